@@ -1,0 +1,30 @@
+"""Durable chat state for chat bots: the Chat SDK state contract over sharded SQLite."""
+
+from typing import TYPE_CHECKING, Any
+
+from .adapter import Lock, QueueEntry, StateAdapter, StateBatch
+from .errors import LockLostError, ShardCallError, StateNotConnectedError
+
+if TYPE_CHECKING:
+    from .local_state import open_local_state
+
+__all__ = [
+    "Lock",
+    "LockLostError",
+    "QueueEntry",
+    "ShardCallError",
+    "StateAdapter",
+    "StateBatch",
+    "StateNotConnectedError",
+    "open_local_state",
+]
+
+
+def __getattr__(name: str) -> Any:
+    # Imported on first use: the Worker never opens local SQLite files, so it never pays
+    # for (or depends on) the local runtime's modules.
+    if name == "open_local_state":
+        from .local_state import open_local_state
+
+        return open_local_state
+    raise AttributeError(f"module 'chatstate' has no attribute {name!r}")

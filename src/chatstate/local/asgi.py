@@ -1,0 +1,68 @@
+"""An ASGI application around a runtime-neutral HTTP handler, for uvicorn."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from ..http import MAX_BODY_BYTES, HttpRequest, HttpResponse
+
+Handler = Callable[[HttpRequest], Awaitable[HttpResponse]]
+Scope = dict[str, Any]
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+async def read_body(receive: Receive, limit: int) -> bytes:
+    """The request body, refusing to buffer more than limit bytes."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            break
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)
+
+
+def asgi_app(handler: Handler, max_body_bytes: int = MAX_BODY_BYTES) -> Callable[..., Any]:
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            while (await receive())["type"] != "lifespan.shutdown":
+                await send({"type": "lifespan.startup.complete"})
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+        if scope["type"] != "http":
+            return
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        declared = headers.get("content-length", "")
+        try:
+            if declared.isdigit() and int(declared) > max_body_bytes:
+                raise BodyTooLarge
+            body = await read_body(receive, max_body_bytes)
+        except BodyTooLarge:
+            response = HttpResponse.text(
+                413, f"request body is larger than {max_body_bytes} bytes\n"
+            )
+        else:
+            response = await handler(HttpRequest(scope["method"], scope["path"], headers, body))
+        await send(
+            {
+                "type": "http.response.start",
+                "status": response.status,
+                "headers": [(k.encode(), v.encode()) for k, v in response.headers.items()],
+            }
+        )
+        await send({"type": "http.response.body", "body": response.body})
+
+    return app

@@ -1,0 +1,435 @@
+"""One shard's state: every primitive, run as batches of operations in one transaction each.
+
+Semantics are the reference Durable Object adapter's (strict TTL on read, token-checked release
+and extend, FIFO queues with drop-oldest, lazy single-alarm cleanup), except where
+docs/architecture.md decides better: one expiry per list, live queue depth, fenced locks,
+guarded writes, and batching.
+
+Operations are plain lists, `[name, *args]`, and results plain values, so a batch crosses
+Durable Object RPC unchanged. Values arrive already JSON-encoded by the adapter.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from . import cleanup
+from .errors import LockLostError
+from .ports import Clock, SqlPort, SqlValue
+
+MAX_KEY_BYTES = 1024
+# Durable Object SQLite refuses rows over 2 MB; a value is refused well before that.
+MAX_VALUE_BYTES = 1024 * 1024
+MAX_OPERATIONS_PER_BATCH = 256
+
+
+@dataclass(frozen=True)
+class BatchOutcome:
+    results: list[Any]
+    # An earlier wake-up the shard's alarm must be moved to, once the batch has committed.
+    alarm_at: int | None
+
+
+class _Batch:
+    """The state of one batch while its transaction runs: one `now`, expiries it created."""
+
+    def __init__(self, sql: SqlPort, now: int) -> None:
+        self.sql = sql
+        self.now = now
+        self.expiries: list[int] = []
+
+    def rows(self, statement: str, *params: SqlValue) -> list[Any]:
+        return self.sql.exec(statement, *params)
+
+    def scalar(self, statement: str, *params: SqlValue) -> Any:
+        rows = self.sql.exec(statement, *params)
+        return next(iter(rows[0].values())) if rows else None
+
+    def ttl_expiry(self, ttl_ms: int | None) -> int | None:
+        """The reference's "no TTL" convention: None, 0 or negative never expires."""
+        if ttl_ms is None or ttl_ms <= 0:
+            return None
+        return self.expires(self.now + ttl_ms)
+
+    def expires(self, at: int) -> int:
+        self.expiries.append(at)
+        return at
+
+    def check_guard(self, guard: Any) -> None:
+        if guard is None:
+            return
+        if not (isinstance(guard, list) and len(guard) == 2):
+            raise ValueError("guard must be [lock_key, token]")
+        lock_key, token = _text(guard[0], "guard lock key"), _text(guard[1], "guard token")
+        held = self.rows(
+            "SELECT 1 FROM chat_state_locks WHERE thread_id = ? AND token = ? AND expires_at > ?",
+            lock_key,
+            token,
+            self.now,
+        )
+        if not held:
+            raise LockLostError(f"lock {lock_key!r} is no longer held with this token")
+
+
+def _text(value: Any, what: str) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"{what} must be a string, not {type(value).__name__}")
+    return value
+
+
+def _key(value: Any, what: str = "key") -> str:
+    text = _text(value, what)
+    if len(text.encode()) > MAX_KEY_BYTES:
+        raise ValueError(f"{what} is {len(text.encode())} bytes; the limit is {MAX_KEY_BYTES}")
+    return text
+
+
+def _value(value: Any, key: str) -> str:
+    text = _text(value, f"value for {key!r}")
+    size = len(text.encode())
+    if size > MAX_VALUE_BYTES:
+        raise ValueError(
+            f"value for {key!r} is {size} bytes of JSON; the limit is {MAX_VALUE_BYTES}"
+        )
+    return text
+
+
+def _int(value: Any, what: str) -> int:
+    # Integers read back from Durable Object SQL arrive as floats; a bool is not a number here.
+    if isinstance(value, bool) or not isinstance(value, int | float) or value != int(value):
+        raise TypeError(f"{what} must be an integer, not {value!r}")
+    return int(value)
+
+
+def _optional_int(value: Any, what: str) -> int | None:
+    return None if value is None else _int(value, what)
+
+
+# --- subscriptions ---------------------------------------------------------------------------
+
+
+def _subscribe(b: _Batch, thread_id: Any) -> None:
+    b.rows("INSERT OR IGNORE INTO chat_state_subscriptions (thread_id) VALUES (?)", _key(thread_id))
+
+
+def _unsubscribe(b: _Batch, thread_id: Any) -> None:
+    b.rows("DELETE FROM chat_state_subscriptions WHERE thread_id = ?", _key(thread_id))
+
+
+def _is_subscribed(b: _Batch, thread_id: Any) -> bool:
+    return bool(
+        b.rows("SELECT 1 FROM chat_state_subscriptions WHERE thread_id = ?", _key(thread_id))
+    )
+
+
+# --- locks -----------------------------------------------------------------------------------
+
+
+def _acquire_lock(b: _Batch, thread_id: Any, ttl_ms: Any) -> dict[str, Any] | None:
+    lock_key = _key(thread_id)
+    # As the reference, the TTL applies literally: a lock taken with ttl <= 0 is born expired.
+    expires_at = b.now + _int(ttl_ms, "ttl_ms")
+    token = str(uuid.uuid4())
+    # One statement: take the row if it is free or expired, bumping the fence, else nothing.
+    rows = b.rows(
+        """INSERT INTO chat_state_locks (thread_id, token, expires_at, fence) VALUES (?, ?, ?, 1)
+           ON CONFLICT (thread_id) DO UPDATE
+             SET token = excluded.token, expires_at = excluded.expires_at,
+                 fence = chat_state_locks.fence + 1
+             WHERE chat_state_locks.token IS NULL OR chat_state_locks.expires_at <= ?
+           RETURNING fence""",
+        lock_key,
+        token,
+        expires_at,
+        b.now,
+    )
+    if not rows:
+        return None
+    b.expires(expires_at)
+    return {
+        "thread_id": lock_key,
+        "token": token,
+        "expires_at": expires_at,
+        "fence": _int(rows[0]["fence"], "fence"),
+    }
+
+
+def _release_lock(b: _Batch, thread_id: Any, token: Any) -> None:
+    # Token-checked, as the reference: releasing a lock someone else took over is a no-op.
+    b.rows(
+        "UPDATE chat_state_locks SET token = NULL, expires_at = NULL "
+        "WHERE thread_id = ? AND token = ?",
+        _key(thread_id),
+        _text(token, "token"),
+    )
+
+
+def _extend_lock(b: _Batch, thread_id: Any, token: Any, ttl_ms: Any) -> bool:
+    expires_at = b.now + _int(ttl_ms, "ttl_ms")
+    # Never creates or resurrects: an expired lock (expires_at <= now) stays lost.
+    rows = b.rows(
+        "UPDATE chat_state_locks SET expires_at = ? "
+        "WHERE thread_id = ? AND token = ? AND expires_at > ? RETURNING fence",
+        expires_at,
+        _key(thread_id),
+        _text(token, "token"),
+        b.now,
+    )
+    if rows:
+        b.expires(expires_at)
+    return bool(rows)
+
+
+def _force_release_lock(b: _Batch, thread_id: Any) -> None:
+    b.rows(
+        "UPDATE chat_state_locks SET token = NULL, expires_at = NULL "
+        "WHERE thread_id = ? AND token IS NOT NULL",
+        _key(thread_id),
+    )
+
+
+# --- cache -----------------------------------------------------------------------------------
+
+
+def _get(b: _Batch, key: Any) -> str | None:
+    value = b.scalar(
+        "SELECT value FROM chat_state_cache "
+        "WHERE key = ? AND (expires_at IS NULL OR expires_at > ?)",
+        _key(key),
+        b.now,
+    )
+    return None if value is None else str(value)
+
+
+def _set(b: _Batch, key: Any, value: Any, ttl_ms: Any = None, guard: Any = None) -> None:
+    k = _key(key)
+    text = _value(value, k)
+    ttl = _optional_int(ttl_ms, "ttl_ms")
+    b.check_guard(guard)
+    # A set without a TTL removes a previous TTL, as the reference.
+    b.rows(
+        "INSERT INTO chat_state_cache (key, value, expires_at) VALUES (?, ?, ?) "
+        "ON CONFLICT (key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at",
+        k,
+        text,
+        b.ttl_expiry(ttl),
+    )
+
+
+def _set_if_not_exists(
+    b: _Batch, key: Any, value: Any, ttl_ms: Any = None, guard: Any = None
+) -> bool:
+    k = _key(key)
+    text = _value(value, k)
+    ttl = _optional_int(ttl_ms, "ttl_ms")
+    b.check_guard(guard)
+    expires_at = None if ttl is None or ttl <= 0 else b.now + ttl
+    # An expired row counts as absent and is replaced; a live one (even JSON null) wins.
+    rows = b.rows(
+        """INSERT INTO chat_state_cache (key, value, expires_at) VALUES (?, ?, ?)
+           ON CONFLICT (key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at
+             WHERE chat_state_cache.expires_at IS NOT NULL AND chat_state_cache.expires_at <= ?
+           RETURNING 1 AS inserted""",
+        k,
+        text,
+        expires_at,
+        b.now,
+    )
+    if rows and expires_at is not None:
+        b.expires(expires_at)
+    return bool(rows)
+
+
+def _delete(b: _Batch, key: Any, guard: Any = None) -> None:
+    k = _key(key)
+    b.check_guard(guard)
+    b.rows("DELETE FROM chat_state_cache WHERE key = ?", k)
+
+
+# --- lists -----------------------------------------------------------------------------------
+
+
+def _live_list(b: _Batch, key: str) -> tuple[int, int | None] | None:
+    """(next_seq, expires_at) of a list that exists and has not expired."""
+    rows = b.rows("SELECT next_seq, expires_at FROM chat_state_lists WHERE key = ?", key)
+    if not rows:
+        return None
+    expires_at = _optional_int(rows[0]["expires_at"], "expires_at")
+    if expires_at is not None and expires_at <= b.now:
+        return None
+    return _int(rows[0]["next_seq"], "next_seq"), expires_at
+
+
+def _append_to_list(
+    b: _Batch,
+    key: Any,
+    value: Any,
+    max_length: Any = None,
+    ttl_ms: Any = None,
+    guard: Any = None,
+) -> None:
+    k = _key(key)
+    text = _value(value, k)
+    limit = _optional_int(max_length, "max_length")
+    ttl = _optional_int(ttl_ms, "ttl_ms")
+    b.check_guard(guard)
+    live = _live_list(b, k)
+    if live is None:
+        # A list that expired starts fresh: its old items are never resurrected. The alarm
+        # usually removed them already; this covers an append that beats the alarm.
+        b.rows("DELETE FROM chat_state_list_items WHERE key = ?", k)
+        seq, expires_at = 1, None
+    else:
+        seq, expires_at = live
+    new_expiry = b.ttl_expiry(ttl)
+    b.rows("INSERT INTO chat_state_list_items (key, seq, value) VALUES (?, ?, ?)", k, seq, text)
+    b.rows(
+        "INSERT INTO chat_state_lists (key, expires_at, next_seq) VALUES (?, ?, ?) ON CONFLICT (key) "
+        "DO UPDATE SET expires_at = excluded.expires_at, next_seq = excluded.next_seq",
+        k,
+        # An append with a TTL sets the list's expiry; one without keeps it.
+        expires_at if new_expiry is None else new_expiry,
+        seq + 1,
+    )
+    if limit is not None and limit > 0:
+        # Items hold consecutive sequence numbers, so the overflow is exactly this range.
+        b.rows("DELETE FROM chat_state_list_items WHERE key = ? AND seq <= ?", k, seq - limit)
+
+
+def _get_list(b: _Batch, key: Any) -> list[str]:
+    k = _key(key)
+    if _live_list(b, k) is None:
+        return []
+    rows = b.rows("SELECT value FROM chat_state_list_items WHERE key = ? ORDER BY seq", k)
+    return [str(row["value"]) for row in rows]
+
+
+# --- queues ----------------------------------------------------------------------------------
+
+
+def _enqueue(b: _Batch, thread_id: Any, entry: Any, expires_at: Any, max_size: Any) -> int:
+    queue_key = _key(thread_id, "thread_id")
+    text = _value(entry, queue_key)
+    expiry = _int(expires_at, "expires_at")
+    size = _int(max_size, "max_size")
+    if size < 1:
+        raise ValueError(f"max_size must be at least 1, not {size}")
+    b.rows("DELETE FROM chat_state_queue WHERE thread_id = ? AND expires_at <= ?", queue_key, b.now)
+    # An entry that is already stale could never be dequeued, so it is not stored.
+    if expiry > b.now:
+        seq = b.scalar(
+            "SELECT COALESCE(MAX(seq), 0) + 1 FROM chat_state_queue WHERE thread_id = ?",
+            queue_key,
+        )
+        b.rows(
+            "INSERT INTO chat_state_queue (thread_id, seq, value, expires_at) VALUES (?, ?, ?, ?)",
+            queue_key,
+            _int(seq, "seq"),
+            text,
+            b.expires(expiry),
+        )
+    # Drop-oldest beyond max_size, as the reference; the depth never exceeds max_size.
+    b.rows(
+        """DELETE FROM chat_state_queue WHERE thread_id = ? AND seq <= (
+             SELECT seq FROM chat_state_queue WHERE thread_id = ?
+             ORDER BY seq DESC LIMIT 1 OFFSET ?)""",
+        queue_key,
+        queue_key,
+        size,
+    )
+    # Every stored entry is live now that the expired ones are gone.
+    return _int(
+        b.scalar("SELECT COUNT(*) FROM chat_state_queue WHERE thread_id = ?", queue_key), "count"
+    )
+
+
+def _dequeue(b: _Batch, thread_id: Any) -> str | None:
+    queue_key = _key(thread_id, "thread_id")
+    # Expired entries are never returned; the alarm removes them physically.
+    value = b.scalar(
+        """DELETE FROM chat_state_queue WHERE thread_id = ? AND seq = (
+             SELECT MIN(seq) FROM chat_state_queue WHERE thread_id = ? AND expires_at > ?)
+           RETURNING value""",
+        queue_key,
+        queue_key,
+        b.now,
+    )
+    return None if value is None else str(value)
+
+
+def _queue_depth(b: _Batch, thread_id: Any) -> int:
+    return _int(
+        b.scalar(
+            "SELECT COUNT(*) FROM chat_state_queue WHERE thread_id = ? AND expires_at > ?",
+            _key(thread_id, "thread_id"),
+            b.now,
+        ),
+        "count",
+    )
+
+
+OPERATIONS: dict[str, Callable[..., Any]] = {
+    "subscribe": _subscribe,
+    "unsubscribe": _unsubscribe,
+    "is_subscribed": _is_subscribed,
+    "acquire_lock": _acquire_lock,
+    "release_lock": _release_lock,
+    "extend_lock": _extend_lock,
+    "force_release_lock": _force_release_lock,
+    "get": _get,
+    "set": _set,
+    "set_if_not_exists": _set_if_not_exists,
+    "delete": _delete,
+    "append_to_list": _append_to_list,
+    "get_list": _get_list,
+    "enqueue": _enqueue,
+    "dequeue": _dequeue,
+    "queue_depth": _queue_depth,
+}
+
+
+class ShardStore:
+    """The state of one shard over the SQL port. Synchronous, like Durable Object SQL."""
+
+    def __init__(self, sql: SqlPort, clock: Clock) -> None:
+        self.sql = sql
+        self.clock = clock
+
+    def run_batch(self, operations: list[list[Any]]) -> BatchOutcome:
+        """Run every operation in one transaction; results in order. One failure applies none."""
+        if not isinstance(operations, list) or not operations:
+            raise ValueError("a batch is a non-empty list of operations")
+        if len(operations) > MAX_OPERATIONS_PER_BATCH:
+            raise ValueError(
+                f"a batch holds at most {MAX_OPERATIONS_PER_BATCH} operations, "
+                f"not {len(operations)}"
+            )
+        calls = [self._resolve(operation) for operation in operations]
+
+        def run() -> BatchOutcome:
+            batch = _Batch(self.sql, self.clock())
+            results = [fn(batch, *args) for fn, args in calls]
+            return BatchOutcome(results, cleanup.note_expiries(batch, batch.expiries))
+
+        return self.sql.transaction(run)
+
+    def run_cleanup(self) -> int | None:
+        """The alarm's work: remove expired rows; return the next wake-up, if any."""
+        return self.sql.transaction(lambda: cleanup.run(_Batch(self.sql, self.clock())))
+
+    def earliest_expiry(self) -> int | None:
+        """Re-plan the alarm from the rows themselves (on start, to repair a lost alarm)."""
+        return self.sql.transaction(lambda: cleanup.replan(_Batch(self.sql, self.clock())))
+
+    @staticmethod
+    def _resolve(operation: Any) -> tuple[Callable[..., Any], list[Any]]:
+        if not isinstance(operation, list) or not operation or not isinstance(operation[0], str):
+            raise ValueError(f"an operation is [name, *args], not {operation!r}")
+        name, *args = operation
+        fn = OPERATIONS.get(name)
+        if fn is None:
+            raise ValueError(f"unknown operation {name!r}")
+        return fn, args

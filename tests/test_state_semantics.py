@@ -1,0 +1,478 @@
+"""The reference adapter's behaviours (reference notes 2.2, 4.7, 4.8), with our decided changes."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from chatstate import LockLostError, QueueEntry, StateNotConnectedError, open_local_state
+from chatstate.local_state import LocalStateAdapter
+from support.clock import FakeClock
+
+CHAT = "telegram:-100123"
+TOPIC = "telegram:-100123:7"
+
+
+def entry(clock: FakeClock, message: object, ttl_ms: int = 90_000) -> QueueEntry:
+    return QueueEntry(message, clock(), clock() + ttl_ms)
+
+
+# --- subscriptions ---------------------------------------------------------------------------
+
+
+async def test_subscribe_is_idempotent(state: LocalStateAdapter) -> None:
+    await state.subscribe(TOPIC)
+    await state.subscribe(TOPIC)
+    assert await state.is_subscribed(TOPIC)
+
+
+async def test_unsubscribe_removes_the_subscription(state: LocalStateAdapter) -> None:
+    await state.subscribe(TOPIC)
+    await state.unsubscribe(TOPIC)
+    assert not await state.is_subscribed(TOPIC)
+
+
+async def test_unsubscribe_of_a_missing_subscription_is_a_no_op(state: LocalStateAdapter) -> None:
+    await state.unsubscribe(TOPIC)
+    assert not await state.is_subscribed(TOPIC)
+
+
+# --- locks -----------------------------------------------------------------------------------
+
+
+async def test_acquire_returns_the_exact_stored_expiry(
+    state: LocalStateAdapter, clock: FakeClock
+) -> None:
+    lock = await state.acquire_lock(CHAT, 30_000)
+    assert lock is not None
+    assert (lock.thread_id, lock.expires_at) == (CHAT, clock() + 30_000)
+
+
+async def test_acquire_of_a_held_lock_returns_none(state: LocalStateAdapter) -> None:
+    assert await state.acquire_lock(CHAT, 30_000) is not None
+    assert await state.acquire_lock(CHAT, 30_000) is None
+
+
+async def test_a_lock_is_free_again_exactly_at_its_expiry(
+    state: LocalStateAdapter, clock: FakeClock
+) -> None:
+    await state.acquire_lock(CHAT, 1_000)
+    clock.advance(999)
+    assert await state.acquire_lock(CHAT, 1_000) is None
+    clock.advance(1)
+    assert await state.acquire_lock(CHAT, 1_000) is not None
+
+
+async def test_a_lock_taken_with_ttl_zero_is_born_expired(state: LocalStateAdapter) -> None:
+    assert await state.acquire_lock(CHAT, 0) is not None
+    assert await state.acquire_lock(CHAT, 30_000) is not None
+
+
+async def test_release_with_the_token_frees_the_lock(state: LocalStateAdapter) -> None:
+    lock = await state.acquire_lock(CHAT, 30_000)
+    assert lock is not None
+    await state.release_lock(lock)
+    assert await state.acquire_lock(CHAT, 30_000) is not None
+
+
+async def test_release_by_a_former_holder_does_not_free_the_new_holders_lock(
+    state: LocalStateAdapter, clock: FakeClock
+) -> None:
+    old = await state.acquire_lock(CHAT, 1_000)
+    clock.advance(1_000)
+    new = await state.acquire_lock(CHAT, 30_000)
+    assert old is not None and new is not None
+    await state.release_lock(old)
+    assert await state.acquire_lock(CHAT, 30_000) is None
+
+
+async def test_extend_of_a_held_lock_moves_its_expiry(
+    state: LocalStateAdapter, clock: FakeClock
+) -> None:
+    lock = await state.acquire_lock(CHAT, 1_000)
+    assert lock is not None
+    clock.advance(900)
+    assert await state.extend_lock(lock, 1_000)
+    clock.advance(900)
+    assert await state.acquire_lock(CHAT, 1_000) is None
+
+
+async def test_extend_exactly_at_expiry_fails(state: LocalStateAdapter, clock: FakeClock) -> None:
+    lock = await state.acquire_lock(CHAT, 1_000)
+    assert lock is not None
+    clock.advance(1_000)
+    assert not await state.extend_lock(lock, 1_000)
+
+
+async def test_extend_never_resurrects_a_released_lock(state: LocalStateAdapter) -> None:
+    lock = await state.acquire_lock(CHAT, 30_000)
+    assert lock is not None
+    await state.release_lock(lock)
+    assert not await state.extend_lock(lock, 30_000)
+    assert await state.acquire_lock(CHAT, 30_000) is not None
+
+
+async def test_force_release_frees_a_lock_without_its_token(state: LocalStateAdapter) -> None:
+    old = await state.acquire_lock(CHAT, 30_000)
+    await state.force_release_lock(CHAT)
+    new = await state.acquire_lock(CHAT, 30_000)
+    assert old is not None and new is not None
+    await state.release_lock(old)
+    assert await state.acquire_lock(CHAT, 30_000) is None
+
+
+async def test_fence_grows_across_release_expiry_and_force_release(
+    state: LocalStateAdapter, clock: FakeClock
+) -> None:
+    fences = []
+    first = await state.acquire_lock(CHAT, 1_000)
+    assert first is not None
+    fences.append(first.fence)
+    await state.release_lock(first)
+    second = await state.acquire_lock(CHAT, 1_000)
+    assert second is not None
+    fences.append(second.fence)
+    clock.advance(1_000)
+    third = await state.acquire_lock(CHAT, 1_000)
+    assert third is not None
+    fences.append(third.fence)
+    await state.force_release_lock(CHAT)
+    fourth = await state.acquire_lock(CHAT, 1_000)
+    assert fourth is not None
+    fences.append(fourth.fence)
+    assert fences == sorted(set(fences)) and len(fences) == 4
+
+
+async def test_fence_survives_the_cleanup_alarm(state: LocalStateAdapter, clock: FakeClock) -> None:
+    first = await state.acquire_lock(CHAT, 1_000)
+    clock.advance(1_000)
+    await state.shards.fire_due_alarms()
+    second = await state.acquire_lock(CHAT, 1_000)
+    assert first is not None and second is not None
+    assert second.fence > first.fence
+
+
+# --- cache -----------------------------------------------------------------------------------
+
+
+async def test_get_of_a_missing_key_is_none(state: LocalStateAdapter) -> None:
+    assert await state.get("nothing") is None
+
+
+async def test_set_then_get_round_trips_a_json_value(state: LocalStateAdapter) -> None:
+    value = {"a": [1, 2.5, "x", None, True], "b": {"c": "é"}}
+    await state.set("k", value)
+    assert await state.get("k") == value
+
+
+async def test_a_cached_value_is_gone_exactly_at_its_expiry(
+    state: LocalStateAdapter, clock: FakeClock
+) -> None:
+    await state.set("k", 1, 1_000)
+    clock.advance(999)
+    assert await state.get("k") == 1
+    clock.advance(1)
+    assert await state.get("k") is None
+
+
+@pytest.mark.parametrize("ttl_ms", [None, 0, -5])
+async def test_set_without_a_positive_ttl_never_expires(
+    state: LocalStateAdapter, clock: FakeClock, ttl_ms: int | None
+) -> None:
+    await state.set("k", 1, ttl_ms)
+    clock.advance(10**12)
+    assert await state.get("k") == 1
+
+
+async def test_set_without_ttl_removes_a_previous_ttl(
+    state: LocalStateAdapter, clock: FakeClock
+) -> None:
+    await state.set("k", 1, 1_000)
+    await state.set("k", 2)
+    clock.advance(5_000)
+    assert await state.get("k") == 2
+
+
+async def test_set_if_not_exists_writes_only_the_first_time(state: LocalStateAdapter) -> None:
+    assert await state.set_if_not_exists("k", 1)
+    assert not await state.set_if_not_exists("k", 2)
+    assert await state.get("k") == 1
+
+
+async def test_set_if_not_exists_treats_an_expired_key_as_absent(
+    state: LocalStateAdapter, clock: FakeClock
+) -> None:
+    await state.set("k", 1, 1_000)
+    clock.advance(1_000)
+    assert await state.set_if_not_exists("k", 2)
+    assert await state.get("k") == 2
+
+
+async def test_a_stored_null_reads_as_none_but_exists(state: LocalStateAdapter) -> None:
+    await state.set("k", None)
+    assert await state.get("k") is None
+    assert not await state.set_if_not_exists("k", 1)
+
+
+async def test_delete_touches_only_the_cache_not_a_list_of_the_same_name(
+    state: LocalStateAdapter,
+) -> None:
+    await state.set("k", 1)
+    await state.append_to_list("k", "item")
+    await state.delete("k")
+    assert await state.get("k") is None
+    assert await state.get_list("k") == ["item"]
+
+
+# --- lists -----------------------------------------------------------------------------------
+
+
+async def test_a_missing_list_is_empty(state: LocalStateAdapter) -> None:
+    assert await state.get_list("msg-history:" + TOPIC) == []
+
+
+async def test_a_list_keeps_insertion_order(state: LocalStateAdapter) -> None:
+    for item in ["a", "b", "c"]:
+        await state.append_to_list("l", item)
+    assert await state.get_list("l") == ["a", "b", "c"]
+
+
+async def test_trimming_keeps_the_newest_items(state: LocalStateAdapter) -> None:
+    for item in range(5):
+        await state.append_to_list("l", item, max_length=3)
+    assert await state.get_list("l") == [2, 3, 4]
+
+
+@pytest.mark.parametrize("max_length", [None, 0, -1])
+async def test_a_non_positive_max_length_does_not_trim(
+    state: LocalStateAdapter, max_length: int | None
+) -> None:
+    for item in range(4):
+        await state.append_to_list("l", item, max_length=max_length)
+    assert await state.get_list("l") == [0, 1, 2, 3]
+
+
+async def test_an_append_with_ttl_sets_the_lists_expiry(
+    state: LocalStateAdapter, clock: FakeClock
+) -> None:
+    await state.append_to_list("l", 1, ttl_ms=60_000)
+    clock.advance(30_000)
+    await state.append_to_list("l", 2, ttl_ms=60_000)
+    clock.advance(59_999)
+    assert await state.get_list("l") == [1, 2]
+    clock.advance(1)
+    assert await state.get_list("l") == []
+
+
+async def test_an_append_without_ttl_keeps_the_lists_expiry(
+    state: LocalStateAdapter, clock: FakeClock
+) -> None:
+    await state.append_to_list("l", 1, ttl_ms=1_000)
+    await state.append_to_list("l", 2)
+    clock.advance(1_000)
+    assert await state.get_list("l") == []
+
+
+async def test_a_later_shorter_ttl_shortens_the_list(
+    state: LocalStateAdapter, clock: FakeClock
+) -> None:
+    await state.append_to_list("l", "first", ttl_ms=60_000)
+    await state.append_to_list("l", "second", ttl_ms=1)
+    clock.advance(5)
+    assert await state.get_list("l") == []
+
+
+async def test_an_expired_list_starts_fresh_without_resurrecting_items(
+    state: LocalStateAdapter, clock: FakeClock
+) -> None:
+    await state.append_to_list("l", 1, ttl_ms=10)
+    clock.advance(20)
+    await state.append_to_list("l", 2, ttl_ms=10_000)
+    assert await state.get_list("l") == [2]
+
+
+# --- queues ----------------------------------------------------------------------------------
+
+
+async def test_a_queue_is_first_in_first_out(state: LocalStateAdapter, clock: FakeClock) -> None:
+    for message in ["a", "b", "c"]:
+        await state.enqueue(CHAT, entry(clock, message), 10)
+    dequeued = [await state.dequeue(CHAT) for _ in range(4)]
+    assert [e.message if e else None for e in dequeued] == ["a", "b", "c", None]
+
+
+async def test_enqueue_returns_the_live_depth(state: LocalStateAdapter, clock: FakeClock) -> None:
+    assert await state.enqueue(CHAT, entry(clock, "a"), 10) == 1
+    assert await state.enqueue(CHAT, entry(clock, "b"), 10) == 2
+
+
+async def test_enqueue_drops_the_oldest_beyond_max_size(
+    state: LocalStateAdapter, clock: FakeClock
+) -> None:
+    for message in range(5):
+        depth = await state.enqueue(CHAT, entry(clock, message), 3)
+    assert depth == 3
+    first = await state.dequeue(CHAT)
+    assert first is not None and first.message == 2
+
+
+async def test_enqueue_does_not_count_expired_entries(
+    state: LocalStateAdapter, clock: FakeClock
+) -> None:
+    await state.enqueue(CHAT, entry(clock, "old", ttl_ms=100), 10)
+    clock.advance(100)
+    assert await state.enqueue(CHAT, entry(clock, "new"), 10) == 1
+
+
+@pytest.mark.parametrize("max_size", [0, -1])
+async def test_enqueue_refuses_a_max_size_below_one(
+    state: LocalStateAdapter, clock: FakeClock, max_size: int
+) -> None:
+    with pytest.raises(ValueError, match="max_size"):
+        await state.enqueue(CHAT, entry(clock, "a"), max_size)
+    assert await state.queue_depth(CHAT) == 0
+
+
+async def test_dequeue_never_returns_an_expired_entry(
+    state: LocalStateAdapter, clock: FakeClock
+) -> None:
+    await state.enqueue(CHAT, entry(clock, "stale", ttl_ms=100), 10)
+    await state.enqueue(CHAT, entry(clock, "fresh", ttl_ms=10_000), 10)
+    clock.advance(100)
+    dequeued = await state.dequeue(CHAT)
+    assert dequeued is not None and dequeued.message == "fresh"
+
+
+async def test_queue_depth_excludes_expired_entries(
+    state: LocalStateAdapter, clock: FakeClock
+) -> None:
+    await state.enqueue(CHAT, entry(clock, "a", ttl_ms=100), 10)
+    await state.enqueue(CHAT, entry(clock, "b", ttl_ms=200), 10)
+    clock.advance(100)
+    assert await state.queue_depth(CHAT) == 1
+
+
+async def test_dequeue_returns_the_entry_timestamps(
+    state: LocalStateAdapter, clock: FakeClock
+) -> None:
+    sent = entry(clock, {"text": "hi"})
+    await state.enqueue(CHAT, sent, 10)
+    assert await state.dequeue(CHAT) == sent
+
+
+# --- guarded writes --------------------------------------------------------------------------
+
+
+async def test_a_guarded_write_applies_while_the_lock_is_held(state: LocalStateAdapter) -> None:
+    lock = await state.acquire_lock(CHAT, 30_000)
+    await state.set(f"thread-state:{TOPIC}", {"n": 1}, guard=lock)
+    assert await state.get(f"thread-state:{TOPIC}") == {"n": 1}
+
+
+@pytest.mark.parametrize("operation", ["set", "set_if_not_exists", "delete", "append_to_list"])
+async def test_a_guarded_write_after_the_lock_was_taken_over_writes_nothing(
+    state: LocalStateAdapter, clock: FakeClock, operation: str
+) -> None:
+    key = f"thread-state:{TOPIC}"
+    await state.set(key, "successor's")
+    await state.append_to_list(key, "successor's")
+    lost = await state.acquire_lock(CHAT, 1_000)
+    clock.advance(1_000)
+    assert await state.acquire_lock(CHAT, 30_000) is not None
+    with pytest.raises(LockLostError):
+        if operation == "delete":
+            await state.delete(key, guard=lost)
+        elif operation == "append_to_list":
+            await state.append_to_list(key, "stale", guard=lost)
+        else:
+            await getattr(state, operation)(key, "stale", guard=lost)
+    assert await state.get(key) == "successor's"
+    assert await state.get_list(key) == ["successor's"]
+
+
+async def test_a_guard_from_another_shard_is_refused(state: LocalStateAdapter) -> None:
+    lock = await state.acquire_lock("telegram:999", 30_000)
+    with pytest.raises(ValueError, match="shard"):
+        await state.set(f"thread-state:{TOPIC}", 1, guard=lock)
+
+
+# --- values and connection -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "value", [(1, 2), {1, 2}, b"bytes", object(), math.nan, {"a": math.inf}, {1: "int key"}]
+)
+async def test_a_non_json_value_is_refused_before_anything_is_written(
+    state: LocalStateAdapter, value: object
+) -> None:
+    with pytest.raises(TypeError):
+        await state.set("k", value)
+    with pytest.raises(TypeError):
+        await state.append_to_list("k", value)
+    assert await state.get("k") is None
+    assert await state.get_list("k") == []
+
+
+async def test_an_oversized_value_is_refused(state: LocalStateAdapter) -> None:
+    with pytest.raises(ValueError, match="limit"):
+        await state.set("k", "x" * (1024 * 1024 + 1))
+    assert await state.get("k") is None
+
+
+async def test_calls_before_connect_raise_not_connected(clock: FakeClock) -> None:
+    state = open_local_state(clock=clock)
+    with pytest.raises(StateNotConnectedError):
+        await state.get("k")
+
+
+async def test_calls_after_disconnect_raise_not_connected(clock: FakeClock) -> None:
+    state = open_local_state(clock=clock)
+    await state.connect()
+    await state.disconnect()
+    with pytest.raises(StateNotConnectedError):
+        await state.subscribe(TOPIC)
+
+
+# --- batches ---------------------------------------------------------------------------------
+
+
+async def test_a_batch_returns_results_in_order(state: LocalStateAdapter) -> None:
+    batch = state.batch()
+    first = batch.set_if_not_exists("dedupe:telegram:-100123:1", True, 600_000)
+    second = batch.set_if_not_exists("dedupe:telegram:-100123:1", True, 600_000)
+    subscribed = batch.is_subscribed(TOPIC)
+    await batch.run()
+    assert (first.value, second.value, subscribed.value) == (True, False, False)
+
+
+async def test_a_batch_on_one_shard_is_one_shard_call(state: LocalStateAdapter) -> None:
+    calls: list[str] = []
+    real_call = state.call_shard
+
+    async def counting(shard: str, operations: list[list[object]]) -> dict[str, object]:
+        calls.append(shard)
+        return await real_call(shard, operations)
+
+    state.call_shard = counting
+    batch = state.batch()
+    batch.set_if_not_exists("dedupe:telegram:-100123:1", True, 600_000)
+    batch.acquire_lock(CHAT, 30_000)
+    batch.append_to_list(f"msg-history:{TOPIC}", "m", max_length=100, ttl_ms=1_000)
+    await batch.run()
+    assert calls == [CHAT]
+
+
+async def test_a_failing_operation_applies_none_of_its_batch(
+    state: LocalStateAdapter, clock: FakeClock
+) -> None:
+    lost = await state.acquire_lock(CHAT, 1_000)
+    clock.advance(1_000)
+    batch = state.batch()
+    batch.set(f"thread-state:{TOPIC}", "first")
+    batch.subscribe(TOPIC)
+    batch.set(f"channel-state:{CHAT}", "guarded", guard=lost)
+    with pytest.raises(LockLostError):
+        await batch.run()
+    assert await state.get(f"thread-state:{TOPIC}") is None
+    assert not await state.is_subscribed(TOPIC)
