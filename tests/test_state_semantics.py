@@ -476,3 +476,96 @@ async def test_a_failing_operation_applies_none_of_its_batch(
         await batch.run()
     assert await state.get(f"thread-state:{TOPIC}") is None
     assert not await state.is_subscribed(TOPIC)
+
+
+# --- conditional operations and acknowledged queues ------------------------------------------
+
+
+async def test_only_if_runs_the_operation_when_the_condition_held(
+    state: LocalStateAdapter, clock: FakeClock
+) -> None:
+    batch = state.batch()
+    fresh = batch.set_if_not_exists("dedupe:telegram:-100123:1", True, 600_000)
+    depth = batch.only_if(fresh).enqueue(CHAT, entry(clock, "m"), 10)
+    await batch.run()
+    assert depth.value == 1
+
+
+async def test_only_if_skips_the_operation_when_the_condition_failed(
+    state: LocalStateAdapter, clock: FakeClock
+) -> None:
+    await state.set_if_not_exists("dedupe:telegram:-100123:1", True, 600_000)
+    batch = state.batch()
+    fresh = batch.set_if_not_exists("dedupe:telegram:-100123:1", True, 600_000)
+    depth = batch.only_if(fresh).enqueue(CHAT, entry(clock, "m"), 10)
+    await batch.run()
+    assert depth.value is None
+    assert await state.queue_depth(CHAT) == 0
+
+
+async def test_only_if_refuses_a_condition_on_another_shard(state: LocalStateAdapter) -> None:
+    batch = state.batch()
+    other = batch.is_subscribed("telegram:999")
+    with pytest.raises(ValueError, match="only_if"):
+        batch.only_if(other).subscribe(CHAT)
+
+
+async def test_peek_leaves_entries_until_they_are_acknowledged(
+    state: LocalStateAdapter, clock: FakeClock
+) -> None:
+    for message in ["a", "b"]:
+        await state.enqueue(CHAT, entry(clock, message), 10)
+    batch = state.batch()
+    peeked = batch.peek_queue(CHAT)
+    await batch.run()
+    assert [e.message for _, e in peeked.value] == ["a", "b"]
+    assert await state.queue_depth(CHAT) == 2
+    batch = state.batch()
+    batch.ack_queue(CHAT, [peeked.value[0][0]])
+    await batch.run()
+    remaining = await state.dequeue(CHAT)
+    assert remaining is not None and remaining.message == "b"
+
+
+async def test_an_acknowledgement_never_removes_a_later_entry(
+    state: LocalStateAdapter, clock: FakeClock
+) -> None:
+    await state.enqueue(CHAT, entry(clock, "old", ttl_ms=100), 10)
+    batch = state.batch()
+    peeked = batch.peek_queue(CHAT)
+    await batch.run()
+    clock.advance(100)
+    await state.shards.fire_due_alarms()
+    await state.enqueue(CHAT, entry(clock, "new"), 10)
+    batch = state.batch()
+    batch.ack_queue(CHAT, [seq for seq, _ in peeked.value])
+    await batch.run()
+    assert await state.queue_depth(CHAT) == 1
+
+
+async def test_an_acknowledgement_guarded_by_a_lost_lock_removes_nothing(
+    state: LocalStateAdapter, clock: FakeClock
+) -> None:
+    lost = await state.acquire_lock(CHAT, 1_000)
+    await state.enqueue(CHAT, entry(clock, "m", ttl_ms=60_000), 10)
+    clock.advance(1_000)
+    batch = state.batch()
+    peeked = batch.peek_queue(CHAT)
+    await batch.run()
+    batch = state.batch()
+    batch.ack_queue(CHAT, [seq for seq, _ in peeked.value], guard=lost)
+    with pytest.raises(LockLostError):
+        await batch.run()
+    assert await state.queue_depth(CHAT) == 1
+
+
+async def test_drop_newest_keeps_a_full_queue_as_it_is(
+    state: LocalStateAdapter, clock: FakeClock
+) -> None:
+    batch = state.batch()
+    for message in ["a", "b", "c"]:
+        batch.enqueue(CHAT, entry(clock, message), 2, drop_newest=True)
+    await batch.run()
+    first = await state.dequeue(CHAT)
+    assert first is not None and first.message == "a"
+    assert await state.queue_depth(CHAT) == 1

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
@@ -77,6 +78,11 @@ def _lock(raw: Any) -> Lock | None:
     return Lock(str(raw["thread_id"]), str(raw["token"]), int(raw["expires_at"]), int(raw["fence"]))
 
 
+def _queue_entry(text: str, thread_id: str) -> QueueEntry:
+    wire = decode_json(text, f"queue entry for {thread_id}")
+    return QueueEntry(wire["message"], int(wire["enqueued_at"]), int(wire["expires_at"]))
+
+
 def _check_ttl(ttl_ms: int | None, *, required: bool = False) -> None:
     if ttl_ms is None and not required:
         return
@@ -98,13 +104,35 @@ class StateBatch:
     def __init__(self, adapter: StateAdapter) -> None:
         self._adapter = adapter
         self._groups: dict[str, list[tuple[list[Any], Pending[Any]]]] = {}
+        self._condition: Pending[Any] | None = None
+
+    def only_if(self, condition: Pending[Any]) -> StateBatch:
+        """The same batch, for one operation that runs only if `condition`'s result is truthy.
+
+        The condition must be an earlier operation on the same shard; a skipped operation's
+        result is None. Example: `batch.only_if(fresh).enqueue(...)`.
+        """
+        view = copy.copy(self)  # shares the operation groups
+        view._condition = condition
+        return view
 
     def __len__(self) -> int:
         return sum(len(group) for group in self._groups.values())
 
     def _add(self, shard: str, operation: list[Any], decode: Callable[[Any], T]) -> Pending[T]:
+        group = self._groups.setdefault(shard, [])
+        if self._condition is not None:
+            positions = [i for i, (_, pending) in enumerate(group) if pending is self._condition]
+            if not positions:
+                raise ValueError(f"only_if needs an earlier operation on shard {shard!r}")
+            operation = ["when", positions[0], operation]
+            skippable = decode
+
+            def decode(raw: Any) -> Any:
+                return None if raw is None else skippable(raw)
+
         pending: Pending[T] = Pending(decode)
-        self._groups.setdefault(shard, []).append((operation, pending))
+        group.append((operation, pending))
         return pending
 
     def _thread_op(self, thread_id: str, decode: Callable[[Any], T], *op: Any) -> Pending[T]:
@@ -203,7 +231,9 @@ class StateBatch:
 
         return self._add(self._adapter.router.for_key(key), ["get_list", key], decode)
 
-    def enqueue(self, thread_id: str, entry: QueueEntry, max_size: int) -> Pending[int]:
+    def enqueue(
+        self, thread_id: str, entry: QueueEntry, max_size: int, *, drop_newest: bool = False
+    ) -> Pending[int]:
         if not isinstance(entry, QueueEntry):
             raise TypeError(f"entry must be a QueueEntry, not {type(entry).__name__}")
         for name in ("enqueued_at", "expires_at"):
@@ -227,14 +257,33 @@ class StateBatch:
             encode_json(wire, f"queue entry for {thread_id}"),
             entry.expires_at,
             max_size,
+            drop_newest,
+        )
+
+    def peek_queue(self, thread_id: str) -> Pending[list[tuple[int, QueueEntry]]]:
+        """Every live entry with its sequence number, oldest first; nothing is removed."""
+
+        def decode(raw: Any) -> list[tuple[int, QueueEntry]]:
+            return [(int(seq), _queue_entry(text, thread_id)) for seq, text in raw]
+
+        return self._thread_op(thread_id, decode, "peek_queue", thread_id)
+
+    def ack_queue(
+        self, thread_id: str, seqs: list[int], *, guard: Lock | None = None
+    ) -> Pending[None]:
+        """Remove the entries with these sequence numbers (handled), if `guard` is still held."""
+        return self._thread_op(
+            thread_id,
+            _none,
+            "ack_queue",
+            thread_id,
+            list(seqs),
+            None if guard is None else [guard.thread_id, guard.token],
         )
 
     def dequeue(self, thread_id: str) -> Pending[QueueEntry | None]:
         def decode(raw: Any) -> QueueEntry | None:
-            if raw is None:
-                return None
-            wire = decode_json(raw, f"queue entry for {thread_id}")
-            return QueueEntry(wire["message"], int(wire["enqueued_at"]), int(wire["expires_at"]))
+            return None if raw is None else _queue_entry(raw, thread_id)
 
         return self._thread_op(thread_id, decode, "dequeue", thread_id)
 

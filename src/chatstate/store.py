@@ -310,7 +310,14 @@ def _get_list(b: _Batch, key: Any) -> list[str]:
 # --- queues ----------------------------------------------------------------------------------
 
 
-def _enqueue(b: _Batch, thread_id: Any, entry: Any, expires_at: Any, max_size: Any) -> int:
+def _enqueue(
+    b: _Batch,
+    thread_id: Any,
+    entry: Any,
+    expires_at: Any,
+    max_size: Any,
+    drop_newest: Any = False,
+) -> int:
     queue_key = _key(thread_id, "thread_id")
     text = _value(entry, queue_key)
     expiry = _int(expires_at, "expires_at")
@@ -318,10 +325,18 @@ def _enqueue(b: _Batch, thread_id: Any, entry: Any, expires_at: Any, max_size: A
     if size < 1:
         raise ValueError(f"max_size must be at least 1, not {size}")
     b.rows("DELETE FROM chat_state_queue WHERE thread_id = ? AND expires_at <= ?", queue_key, b.now)
-    # An entry that is already stale could never be dequeued, so it is not stored.
-    if expiry > b.now:
+    depth = _int(
+        b.scalar("SELECT COUNT(*) FROM chat_state_queue WHERE thread_id = ?", queue_key), "count"
+    )
+    # An entry that is already stale could never be dequeued, so it is not stored; with
+    # drop_newest a full queue keeps what it has (the reference's onQueueFull "drop-newest").
+    if expiry > b.now and not (drop_newest and depth >= size):
+        # Sequence numbers never restart, even when the queue empties or entries expire, so an
+        # acknowledgement of an old entry can never hit a newer one. An empty queue restarts
+        # from the clock: later than any number it handed out before.
         seq = b.scalar(
-            "SELECT COALESCE(MAX(seq), 0) + 1 FROM chat_state_queue WHERE thread_id = ?",
+            "SELECT COALESCE(MAX(seq) + 1, ? * 1000) FROM chat_state_queue WHERE thread_id = ?",
+            b.now,
             queue_key,
         )
         b.rows(
@@ -360,6 +375,34 @@ def _dequeue(b: _Batch, thread_id: Any) -> str | None:
     return None if value is None else str(value)
 
 
+def _peek_queue(b: _Batch, thread_id: Any) -> list[list[Any]]:
+    """Every live entry as [seq, value], oldest first, without removing any.
+
+    With ack_queue this gives at-least-once handling: an entry leaves the queue only once its
+    handler has finished, so a crash during the handler leaves it there to be handled again.
+    """
+    rows = b.rows(
+        "SELECT seq, value FROM chat_state_queue WHERE thread_id = ? AND expires_at > ? "
+        "ORDER BY seq",
+        _key(thread_id, "thread_id"),
+        b.now,
+    )
+    return [[_int(row["seq"], "seq"), str(row["value"])] for row in rows]
+
+
+def _ack_queue(b: _Batch, thread_id: Any, seqs: Any, guard: Any = None) -> None:
+    queue_key = _key(thread_id, "thread_id")
+    if not isinstance(seqs, list):
+        raise TypeError("seqs must be a list of sequence numbers")
+    b.check_guard(guard)
+    for seq in seqs:
+        b.rows(
+            "DELETE FROM chat_state_queue WHERE thread_id = ? AND seq = ?",
+            queue_key,
+            _int(seq, "seq"),
+        )
+
+
 def _queue_depth(b: _Batch, thread_id: Any) -> int:
     return _int(
         b.scalar(
@@ -388,6 +431,8 @@ OPERATIONS: dict[str, Callable[..., Any]] = {
     "enqueue": _enqueue,
     "dequeue": _dequeue,
     "queue_depth": _queue_depth,
+    "peek_queue": _peek_queue,
+    "ack_queue": _ack_queue,
 }
 
 
@@ -407,11 +452,18 @@ class ShardStore:
                 f"a batch holds at most {MAX_OPERATIONS_PER_BATCH} operations, "
                 f"not {len(operations)}"
             )
-        calls = [self._resolve(operation) for operation in operations]
+        calls = [self._resolve(operation, index) for index, operation in enumerate(operations)]
 
         def run() -> BatchOutcome:
             batch = _Batch(self.sql, self.clock())
-            results = [fn(batch, *args) for fn, args in calls]
+            results: list[Any] = []
+            for condition, fn, args in calls:
+                # ["when", i, op] runs op only if the result of operation i was truthy, so one
+                # batch can say "claim the dedupe key, and only if it was new, enqueue".
+                if condition is not None and not results[condition]:
+                    results.append(None)
+                else:
+                    results.append(fn(batch, *args))
             return BatchOutcome(results, cleanup.note_expiries(batch, batch.expiries))
 
         return self.sql.transaction(run)
@@ -425,11 +477,21 @@ class ShardStore:
         return self.sql.transaction(lambda: cleanup.replan(_Batch(self.sql, self.clock())))
 
     @staticmethod
-    def _resolve(operation: Any) -> tuple[Callable[..., Any], list[Any]]:
+    def _resolve(operation: Any, index: int) -> tuple[int | None, Callable[..., Any], list[Any]]:
         if not isinstance(operation, list) or not operation or not isinstance(operation[0], str):
             raise ValueError(f"an operation is [name, *args], not {operation!r}")
+        condition = None
+        if operation[0] == "when":
+            if len(operation) != 3:
+                raise ValueError("a conditional operation is ['when', index, operation]")
+            condition = _int(operation[1], "condition index")
+            if not 0 <= condition < index:
+                raise ValueError(f"operation {index} can only depend on an earlier operation")
+            operation = operation[2]
+            if not isinstance(operation, list) or not operation or operation[0] == "when":
+                raise ValueError(f"a conditional operation wraps one plain operation at {index}")
         name, *args = operation
         fn = OPERATIONS.get(name)
         if fn is None:
             raise ValueError(f"unknown operation {name!r}")
-        return fn, args
+        return condition, fn, args
