@@ -2,29 +2,27 @@
 
 from __future__ import annotations
 
-import os
+import logging
+import sys
 
 import uvicorn
 
-from ..http import HttpRequest, HttpResponse
+from .app import LocalRuntime
 from .asgi import asgi_app
-
-
-async def handle(request: HttpRequest) -> HttpResponse:
-    if request.path != "/health":
-        return HttpResponse.text(404, f"no route for {request.path}\n")
-    if request.method != "GET":
-        return HttpResponse.text(405, "use GET\n", allow="GET")
-    return HttpResponse.json(200, {"ok": True})
+from .config import ConfigError, LocalConfig
 
 
 def main() -> None:
-    uvicorn.run(
-        asgi_app(handle),
-        host=os.environ.get("HOST", "127.0.0.1"),
-        port=int(os.environ.get("PORT", "8787")),
-        log_level="info",
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    try:
+        config = LocalConfig.from_env()
+    except ConfigError as error:
+        sys.exit(f"configuration error: {error}")
+    runtime = LocalRuntime(config)
+    app = asgi_app(runtime.handle, on_startup=runtime.startup, on_shutdown=runtime.shutdown)
+    uvicorn.run(app, host=config.host, port=config.port, log_level="info")
 
 
 if __name__ == "__main__":

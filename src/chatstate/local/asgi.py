@@ -35,11 +35,24 @@ async def read_body(receive: Receive, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def asgi_app(handler: Handler, max_body_bytes: int = MAX_BODY_BYTES) -> Callable[..., Any]:
+Hook = Callable[[], Awaitable[None]]
+
+
+def asgi_app(
+    handler: Handler,
+    *,
+    on_startup: Hook | None = None,
+    on_shutdown: Hook | None = None,
+    max_body_bytes: int = MAX_BODY_BYTES,
+) -> Callable[..., Any]:
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
             while (await receive())["type"] != "lifespan.shutdown":
+                if on_startup is not None:
+                    await on_startup()
                 await send({"type": "lifespan.startup.complete"})
+            if on_shutdown is not None:
+                await on_shutdown()
             await send({"type": "lifespan.shutdown.complete"})
             return
         if scope["type"] != "http":

@@ -1,0 +1,1 @@
+"""The chat runtime: messages, threads, handlers and the concurrency strategies."""

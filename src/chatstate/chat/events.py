@@ -1,0 +1,102 @@
+"""What arrives from a platform: messages and button actions, as plain JSON-able values."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from ..json_values import JsonValue
+
+
+@dataclass(frozen=True)
+class Author:
+    user_id: str
+    user_name: str = ""
+    full_name: str = ""
+    is_bot: bool = False
+
+    @property
+    def name(self) -> str:
+        return self.full_name or self.user_name or self.user_id
+
+
+@dataclass(frozen=True)
+class Message:
+    """An inbound or sent message. `id` is unique within its platform."""
+
+    id: str
+    thread_id: str
+    channel_id: str
+    platform: str
+    text: str
+    author: Author
+    date_ms: int
+    is_dm: bool = False
+    is_mention: bool = False
+    raw: JsonValue = None
+
+    def to_json(self) -> dict[str, Any]:
+        # The Chat SDK's serialized shape marker, so stored history reads like the reference's.
+        return {"_type": "chat:Message", **asdict(self)}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Message:
+        fields = {k: v for k, v in data.items() if k != "_type"}
+        return cls(**{**fields, "author": Author(**fields["author"])})
+
+
+@dataclass(frozen=True)
+class Action:
+    """A button press. `action_id` selects the handler; `value` is what the button carried."""
+
+    id: str
+    action_id: str
+    value: str
+    thread_id: str
+    channel_id: str
+    platform: str
+    user: Author
+    message_id: str | None = None
+    raw: JsonValue = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"_type": "chat:Action", **asdict(self)}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Action:
+        fields = {k: v for k, v in data.items() if k != "_type"}
+        return cls(**{**fields, "user": Author(**fields["user"])})
+
+
+Event = Message | Action
+
+
+def event_from_json(data: dict[str, Any]) -> Event:
+    if data.get("_type") == "chat:Action":
+        return Action.from_json(data)
+    return Message.from_json(data)
+
+
+@dataclass(frozen=True)
+class Button:
+    action_id: str
+    label: str
+    value: str = ""
+
+
+@dataclass(frozen=True)
+class Inbound:
+    """One verified webhook delivery, parsed: what to record, and how to dedupe it."""
+
+    events: list[Event] = field(default_factory=list)
+    # The platform's own delivery id (Telegram update_id, Slack event_id), so a redelivery of
+    # the same update is recognised even when it carries no message id.
+    delivery_id: str | None = None
+
+
+def inbound_to_json(inbound: Inbound) -> dict[str, Any]:
+    return {"events": [e.to_json() for e in inbound.events], "delivery_id": inbound.delivery_id}
+
+
+def inbound_from_json(data: dict[str, Any]) -> Inbound:
+    return Inbound([event_from_json(e) for e in data["events"]], data.get("delivery_id"))

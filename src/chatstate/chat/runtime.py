@@ -1,0 +1,476 @@
+"""The chat runtime: accepts updates durably, then runs handlers one conversation at a time.
+
+An accepted update is deduped and recorded in its conversation's queue, in one shard call,
+before the webhook is answered; it leaves the queue only after its handler has finished. A
+crash during a handler therefore runs it again after restart (at least once), and a platform's
+retry of an accepted update is recognised by its dedupe key and never runs it twice.
+
+Uncontended, a message costs two shard calls: accept (dedupe, history, enqueue, lock, peek) and
+finish (acknowledge, release, look for more). The reference makes six to ten.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import logging
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..adapter import Lock, Pending, QueueEntry, StateAdapter
+from ..errors import LockLostError
+from ..platforms.base import Platform
+from .concurrency import Concurrency
+from .events import Action, Event, Inbound, Message, event_from_json
+from .thread import Thread
+from .transcripts import Transcripts
+from .work_index import WorkIndex
+
+logger = logging.getLogger("chatstate.chat")
+
+DEFAULT_LOCK_TTL_MS = 30_000
+MAX_LOCK_LIFETIME_MS = 600_000
+DEDUPE_TTL_MS = 600_000
+HISTORY_MAX_MESSAGES = 100
+HISTORY_TTL_MS = 7 * 24 * 3600 * 1000
+
+Spawn = Callable[[Coroutine[Any, Any, None]], None]
+Sleep = Callable[[float], Awaitable[None]]
+MessageHandler = Callable[..., Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Context:
+    """What a handler may want beyond its message: the messages it stands for."""
+
+    skipped: list[Message] = field(default_factory=list)
+    total_since_last_handler: int = 1
+
+
+@dataclass
+class _Registered:
+    fn: MessageHandler
+    wants_context: bool
+    pattern: re.Pattern[str] | None = None
+    action_id: str | None = None
+
+
+@dataclass
+class _Held:
+    """A lock while a handler runs, renewed by a heartbeat (reference 3.5)."""
+
+    lock: Lock
+    held_until: int
+    lost: bool = False
+
+
+def _wants_context(fn: MessageHandler) -> bool:
+    return len(inspect.signature(fn).parameters) >= 3
+
+
+class Chat:
+    """A bot: its platforms, its handlers, and the state they share.
+
+    ```python
+    bot = Chat(platforms=[telegram, slack], state=state, concurrency=Concurrency("burst"))
+
+    @bot.on_mention
+    async def hello(thread, message):
+        await thread.post(f"hi {message.author.name}")
+    ```
+    """
+
+    def __init__(
+        self,
+        *,
+        platforms: list[Platform],
+        state: StateAdapter,
+        work_index: WorkIndex,
+        concurrency: Concurrency | None = None,
+        user_name: str = "bot",
+        lock_ttl_ms: int = DEFAULT_LOCK_TTL_MS,
+        dedupe_ttl_ms: int = DEDUPE_TTL_MS,
+        spawn: Spawn | None = None,
+        sleep: Sleep = asyncio.sleep,
+    ) -> None:
+        self.platforms = {p.name: p for p in platforms}
+        self.state = state
+        self.work_index = work_index
+        self.concurrency = concurrency or Concurrency()
+        self.user_name = user_name
+        self.lock_ttl_ms = lock_ttl_ms
+        self.dedupe_ttl_ms = dedupe_ttl_ms
+        self.transcripts = Transcripts(state)
+        self._sleep = sleep
+        self._spawn = spawn or self._track
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._slots = asyncio.Semaphore(self.concurrency.max_concurrent or 2**31)
+        self._mention: list[_Registered] = []
+        self._direct: list[_Registered] = []
+        self._subscribed: list[_Registered] = []
+        self._patterns: list[_Registered] = []
+        self._actions: list[_Registered] = []
+
+    # --- registering handlers ----------------------------------------------------------------
+
+    def on_mention(self, fn: MessageHandler) -> MessageHandler:
+        """Messages that mention the bot in a thread it is not subscribed to (and DMs, unless
+        there is an on_direct_message handler)."""
+        self._mention.append(_Registered(fn, _wants_context(fn)))
+        return fn
+
+    def on_direct_message(self, fn: MessageHandler) -> MessageHandler:
+        self._direct.append(_Registered(fn, _wants_context(fn)))
+        return fn
+
+    def on_subscribed_message(self, fn: MessageHandler) -> MessageHandler:
+        """Every message in a thread the bot subscribed to (`await thread.subscribe()`)."""
+        self._subscribed.append(_Registered(fn, _wants_context(fn)))
+        return fn
+
+    def on_message(self, pattern: str) -> Callable[[MessageHandler], MessageHandler]:
+        """Messages whose text matches `pattern` (re.search), in unsubscribed threads."""
+        compiled = re.compile(pattern)
+
+        def register(fn: MessageHandler) -> MessageHandler:
+            self._patterns.append(_Registered(fn, _wants_context(fn), pattern=compiled))
+            return fn
+
+        return register
+
+    def on_action(self, action_id: str | None = None) -> Callable[[MessageHandler], MessageHandler]:
+        """Button presses: `handler(thread, action)`; None handles every action id."""
+
+        def register(fn: MessageHandler) -> MessageHandler:
+            self._actions.append(_Registered(fn, False, action_id=action_id))
+            return fn
+
+        return register
+
+    # --- accepting ---------------------------------------------------------------------------
+
+    def queue_key(self, platform: Platform, event: Event) -> str:
+        """The lock and queue key: the channel for channel-scoped platforms, else the thread."""
+        return event.channel_id if platform.lock_scope == "channel" else event.thread_id
+
+    async def accept(self, platform_name: str, inbound: Inbound) -> None:
+        """Record a verified delivery durably; handlers run after this returns."""
+        platform = self.platforms[platform_name]
+        for index, event in enumerate(inbound.events):
+            await self._accept_event(platform, event, inbound.delivery_id, index)
+
+    async def _accept_event(
+        self, platform: Platform, event: Event, delivery_id: str | None, index: int
+    ) -> None:
+        key = self.queue_key(platform, event)
+        chat_part = event.channel_id.split(":", 1)[1]
+        now = self.state.clock()
+        strategy = self.concurrency.strategy
+        # Marked before the batch too: if we crash after it commits but before answering, the
+        # platform's retry is deduped, and only this mark leads back to the queued entry.
+        self.work_index.mark(key)
+        batch = self.state.batch()
+        fresh: Pending[Any]
+        if delivery_id:
+            suffix = f":{index}" if index else ""
+            fresh = batch.set_if_not_exists(
+                f"dedupe:{platform.name}:{chat_part}:d{delivery_id}{suffix}",
+                True,
+                self.dedupe_ttl_ms,
+            )
+        if isinstance(event, Message):
+            message_key = f"dedupe:{platform.name}:{event.id}"
+            fresh = (batch.only_if(fresh) if delivery_id else batch).set_if_not_exists(
+                message_key, True, self.dedupe_ttl_ms
+            )
+            if platform.persist_history:
+                self._append_history(batch, [event], condition=fresh)
+        else:
+            fresh = (batch.only_if(fresh) if delivery_id else batch).set_if_not_exists(
+                f"dedupe:{platform.name}:{chat_part}:a{event.id}", True, self.dedupe_ttl_ms
+            )
+        entry = QueueEntry(event.to_json(), now, now + self.concurrency.queue_entry_ttl_ms)
+        lock: Pending[Any] | None = None
+        if strategy == "concurrent":
+            depth = batch.only_if(fresh).enqueue(key, entry, self.concurrency.max_queue_size)
+            peeked = batch.only_if(fresh).peek_queue(key)
+        elif strategy == "drop" and isinstance(event, Message):
+            # Drop: a message that finds the conversation busy is not recorded at all.
+            lock = batch.only_if(fresh).acquire_lock(key, self.lock_ttl_ms)
+            depth = batch.only_if(lock).enqueue(key, entry, self.concurrency.max_queue_size)
+            peeked = batch.only_if(lock).peek_queue(key)
+        else:
+            drop_newest = self.concurrency.on_queue_full == "drop-newest" and strategy != "debounce"
+            depth = batch.only_if(fresh).enqueue(
+                key, entry, self.concurrency.max_queue_size, drop_newest=drop_newest
+            )
+            lock = batch.only_if(fresh).acquire_lock(key, self.lock_ttl_ms)
+            peeked = batch.only_if(lock).peek_queue(key)
+        subscribed = batch.only_if(fresh).is_subscribed(event.thread_id)
+        await batch.run()
+        if not fresh.value:
+            logger.info("duplicate %s delivery ignored: %s", platform.name, event.id)
+            return
+        if not depth.value:
+            logger.info("%s message %s dropped: %s is busy", platform.name, event.id, key)
+            return
+        self.work_index.mark(key)
+        hints = {event.id: bool(subscribed.value)}
+        if strategy == "concurrent":
+            self._spawn(self._run_concurrent(platform, key, peeked.value or [], event.id, hints))
+        elif lock is not None and lock.value is not None:
+            self._spawn(self._run_locked(platform, key, lock.value, peeked.value or [], hints))
+        # Otherwise the conversation is busy: its lock holder finds this entry before it stops.
+
+    def _append_history(
+        self, batch: Any, messages: list[Message], condition: Pending[Any] | None = None
+    ) -> None:
+        for message in messages:
+            stored = Message(**{**message.__dict__, "raw": None}).to_json()
+            keys = {f"msg-history:{message.thread_id}", f"msg-history:{message.channel_id}"}
+            for key in sorted(keys):
+                target = batch if condition is None else batch.only_if(condition)
+                target.append_to_list(
+                    key, stored, max_length=HISTORY_MAX_MESSAGES, ttl_ms=HISTORY_TTL_MS
+                )
+
+    async def _remember(self, sent: list[Message], platform: Platform) -> None:
+        if platform.persist_history:
+            batch = self.state.batch()
+            self._append_history(batch, sent)
+            await batch.run()
+
+    # --- running handlers --------------------------------------------------------------------
+
+    async def _run_locked(
+        self,
+        platform: Platform,
+        key: str,
+        lock: Lock,
+        entries: list[tuple[int, QueueEntry]],
+        hints: dict[str, bool],
+    ) -> None:
+        strategy = self.concurrency.strategy
+        first_round = True
+        while True:
+            async with self._holding(lock) as held:
+                if strategy == "burst" and first_round:
+                    await self._sleep(self.concurrency.debounce_ms / 1000)
+                    entries = await self._peek(key)
+                if strategy == "debounce":
+                    entries = await self._settle(key, entries, held)
+                first_round = False
+                if held.lost:
+                    return
+                await self._handle_round(platform, entries, held.lock, hints)
+                hints = {}
+                version = self.work_index.version(key)
+                batch = self.state.batch()
+                batch.ack_queue(key, [seq for seq, _ in entries], guard=held.lock)
+                batch.release_lock(held.lock)
+                more = batch.peek_queue(key)
+                try:
+                    await batch.run()
+                except LockLostError:
+                    logger.warning("lock on %s was lost while its handler ran", key)
+                    return
+            if not more.value:
+                self.work_index.clear(key, version)
+                return
+            # Released and atomically saw more waiting: take the lock again and go on. If
+            # someone else took it, they will handle what is waiting.
+            batch = self.state.batch()
+            again = batch.acquire_lock(key, self.lock_ttl_ms)
+            peeked = batch.only_if(again).peek_queue(key)
+            await batch.run()
+            if again.value is None:
+                return
+            lock, entries = again.value, peeked.value or []
+
+    async def _run_concurrent(
+        self,
+        platform: Platform,
+        key: str,
+        entries: list[tuple[int, QueueEntry]],
+        event_id: str,
+        hints: dict[str, bool],
+    ) -> None:
+        own = [(seq, e) for seq, e in entries if e.message.get("id") == event_id]
+        async with self._slots:
+            for _, entry in own:
+                await self._dispatch(
+                    platform, event_from_json(entry.message), Context(), None, hints
+                )
+        version = self.work_index.version(key)
+        batch = self.state.batch()
+        batch.ack_queue(key, [seq for seq, _ in own])
+        more = batch.peek_queue(key)
+        await batch.run()
+        if not more.value:
+            self.work_index.clear(key, version)
+
+    async def _peek(self, key: str) -> list[tuple[int, QueueEntry]]:
+        batch = self.state.batch()
+        peeked = batch.peek_queue(key)
+        await batch.run()
+        return peeked.value
+
+    async def _settle(
+        self, key: str, entries: list[tuple[int, QueueEntry]], held: _Held
+    ) -> list[tuple[int, QueueEntry]]:
+        """Debounce: wait until no message has arrived for debounce_ms (reference 3.4)."""
+        while not held.lost:
+            await self._sleep(self.concurrency.debounce_ms / 1000)
+            latest = await self._peek(key)
+            if [s for s, _ in latest] == [s for s, _ in entries]:
+                return latest
+            entries = latest
+        return entries
+
+    async def _handle_round(
+        self,
+        platform: Platform,
+        entries: list[tuple[int, QueueEntry]],
+        lock: Lock,
+        hints: dict[str, bool],
+    ) -> None:
+        now = self.state.clock()
+        events = [event_from_json(e.message) for _, e in entries if e.expires_at >= now]
+        for action in (e for e in events if isinstance(e, Action)):
+            await self._dispatch(platform, action, Context(), lock, hints)
+        messages = [e for e in events if isinstance(e, Message)]
+        if messages:
+            latest = messages[-1]
+            skipped = [m for m in messages[:-1] if m.thread_id == latest.thread_id]
+            context = Context(skipped, len(skipped) + 1)
+            await self._dispatch(platform, latest, context, lock, hints)
+
+    async def _dispatch(
+        self,
+        platform: Platform,
+        event: Event,
+        context: Context,
+        lock: Lock | None,
+        hints: dict[str, bool],
+    ) -> None:
+        thread = Thread(
+            self,
+            platform,
+            event.thread_id,
+            channel_id=event.channel_id,
+            is_dm=isinstance(event, Message) and event.is_dm,
+            lock=lock,
+        )
+        try:
+            if isinstance(event, Action):
+                await platform.acknowledge(event)
+                for handler in self._actions:
+                    if handler.action_id in (None, event.action_id):
+                        await handler.fn(thread, event)
+                return
+            message = await platform.prepare(event)
+            subscribed = hints.get(message.id)
+            if subscribed is None:
+                subscribed = await self.state.is_subscribed(message.thread_id)
+            for handler in self._route(message, subscribed):
+                args = (thread, message, context) if handler.wants_context else (thread, message)
+                await handler.fn(*args)
+        except LockLostError:
+            raise
+        except Exception:
+            # One failing handler must not stop the conversation's queue; the entry is still
+            # acknowledged, so a handler that always fails is not retried forever.
+            logger.exception(
+                "handler failed for %s event %s in thread %s",
+                platform.name,
+                event.id,
+                event.thread_id,
+            )
+
+    def _route(self, message: Message, subscribed: bool) -> list[_Registered]:
+        if subscribed and self._subscribed:
+            return self._subscribed
+        if message.is_dm and self._direct:
+            return self._direct
+        if message.is_mention or message.is_dm:
+            return self._mention
+        return [h for h in self._patterns if h.pattern and h.pattern.search(message.text)]
+
+    @contextlib.asynccontextmanager
+    async def _holding(self, lock: Lock) -> AsyncIterator[_Held]:
+        held = _Held(lock, lock.expires_at)
+        started = self.state.clock()
+
+        async def renew() -> None:
+            while not held.lost:
+                await self._sleep(self.lock_ttl_ms / 3 / 1000)
+                now = self.state.clock()
+                if now - started >= MAX_LOCK_LIFETIME_MS:
+                    return  # renewal stops; the lock lapses at its TTL, as the reference
+                try:
+                    if await self.state.extend_lock(held.lock, self.lock_ttl_ms):
+                        held.held_until = now + self.lock_ttl_ms
+                    else:
+                        held.lost = True
+                except Exception:
+                    if self.state.clock() >= held.held_until:
+                        held.lost = True
+
+        renewal = asyncio.ensure_future(renew())
+        try:
+            yield held
+        finally:
+            renewal.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await renewal
+
+    # --- recovery and background work --------------------------------------------------------
+
+    async def recover(self) -> None:
+        """Re-drive every conversation with accepted, unhandled work (after a restart)."""
+        for key in self.work_index.pending():
+            self._spawn(self._resume(key))
+
+    async def _resume(self, key: str) -> None:
+        deadline = self.state.clock() + self.concurrency.queue_entry_ttl_ms + self.lock_ttl_ms
+        while self.state.clock() < deadline:
+            version = self.work_index.version(key)
+            batch = self.state.batch()
+            lock = batch.acquire_lock(key, self.lock_ttl_ms) if self.concurrency.uses_lock else None
+            peeked = (batch.only_if(lock) if lock else batch).peek_queue(key)
+            await batch.run()
+            if lock is not None and lock.value is None:
+                # Still held, perhaps by a process that died: wait for its lock to lapse.
+                await self._sleep(min(1.0, self.lock_ttl_ms / 1000))
+                continue
+            entries = peeked.value or []
+            if not entries:
+                if lock is not None and lock.value is not None:
+                    await self.state.release_lock(lock.value)
+                self.work_index.clear(key, version)
+                return
+            platform = self.platforms[str(entries[0][1].message["platform"])]
+            if lock is not None and lock.value is not None:
+                await self._run_locked(platform, key, lock.value, entries, {})
+            else:
+                for _, entry in entries:
+                    await self._run_concurrent(platform, key, entries, entry.message["id"], {})
+            return
+
+    def _track(self, coroutine: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._finished)
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            logger.error("background chat work failed", exc_info=task.exception())
+
+    async def idle(self) -> None:
+        """Wait until every handler started so far has finished (tests, graceful shutdown)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)

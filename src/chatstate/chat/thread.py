@@ -1,0 +1,93 @@
+"""What a handler holds: the conversation it runs in, with its state, history and replies."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ..adapter import Lock
+from .events import Button, Message
+
+if TYPE_CHECKING:
+    from ..platforms.base import Platform
+    from .runtime import Chat
+
+THREAD_STATE_TTL_MS = 30 * 24 * 3600 * 1000
+
+
+class _StateHolder:
+    """State and history kept under one key prefix; writes guarded by the handler's lock."""
+
+    _state_prefix: str
+
+    def __init__(self, chat: Chat, platform: Platform, id: str, lock: Lock | None) -> None:
+        self.id = id
+        self._chat = chat
+        self._platform = platform
+        self._lock = lock
+
+    def _guard(self, key: str) -> Lock | None:
+        # A handler that lost its lock must not overwrite its successor's state; the guard
+        # makes the shard refuse such a write (LockLostError) in the same transaction.
+        router = self._chat.state.router
+        if self._lock is None or router.for_thread(self._lock.thread_id) != router.for_key(key):
+            return None
+        return self._lock
+
+    async def state(self) -> dict[str, Any] | None:
+        value = await self._chat.state.get(self._state_prefix + self.id)
+        return value if isinstance(value, dict) else None
+
+    async def set_state(self, values: dict[str, Any], *, replace: bool = False) -> None:
+        """Merge values into the state (or replace it); every write resets its 30-day TTL."""
+        key = self._state_prefix + self.id
+        current = {} if replace else (await self.state() or {})
+        await self._chat.state.set(
+            key, {**current, **values}, THREAD_STATE_TTL_MS, guard=self._guard(key)
+        )
+
+    async def history(self, limit: int | None = None) -> list[Message]:
+        """Messages seen and sent here, newest first."""
+        items = await self._chat.state.get_list("msg-history:" + self.id)
+        messages = [Message.from_json(item) for item in reversed(items) if isinstance(item, dict)]
+        return messages if limit is None else messages[:limit]
+
+    async def post(self, text: str, *, buttons: list[Button] | None = None) -> Message:
+        sent = await self._platform.post(self.id, text, buttons)
+        await self._chat._remember([sent], self._platform)
+        return sent
+
+
+class Channel(_StateHolder):
+    _state_prefix = "channel-state:"
+
+
+class Thread(_StateHolder):
+    _state_prefix = "thread-state:"
+
+    def __init__(
+        self,
+        chat: Chat,
+        platform: Platform,
+        id: str,
+        *,
+        channel_id: str,
+        is_dm: bool,
+        lock: Lock | None,
+    ) -> None:
+        super().__init__(chat, platform, id, lock)
+        self.channel_id = channel_id
+        self.is_dm = is_dm
+        self.platform = platform.name
+
+    @property
+    def channel(self) -> Channel:
+        return Channel(self._chat, self._platform, self.channel_id, self._lock)
+
+    async def subscribe(self) -> None:
+        await self._chat.state.subscribe(self.id)
+
+    async def unsubscribe(self) -> None:
+        await self._chat.state.unsubscribe(self.id)
+
+    async def is_subscribed(self) -> bool:
+        return await self._chat.state.is_subscribed(self.id)

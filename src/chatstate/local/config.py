@@ -1,0 +1,73 @@
+"""The local runtime's configuration, from environment variables, with errors that say what to set."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..chat.concurrency import STRATEGIES, Concurrency
+
+
+class ConfigError(ValueError):
+    """The environment does not describe a runnable bot; the message says what to set."""
+
+
+@dataclass(frozen=True)
+class LocalConfig:
+    data_dir: Path
+    host: str
+    port: int
+    concurrency: Concurrency
+    lock_ttl_ms: int
+    telegram_bot_token: str | None
+    telegram_webhook_secret: str | None
+    telegram_api_base: str
+    slack_signing_secret: str | None
+    slack_bot_token: str | None
+    slack_api_base: str
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> LocalConfig:
+        def pair(first: str, second: str) -> tuple[str | None, str | None]:
+            a, b = env.get(first) or None, env.get(second) or None
+            if bool(a) != bool(b):
+                missing, present = (second, first) if a else (first, second)
+                raise ConfigError(f"{missing} is required when {present} is set")
+            return a, b
+
+        def integer(name: str, default: int) -> int:
+            raw = env.get(name, str(default))
+            try:
+                return int(raw)
+            except ValueError:
+                raise ConfigError(f"{name} must be a whole number, not {raw!r}") from None
+
+        telegram_token, telegram_secret = pair("TELEGRAM_BOT_TOKEN", "TELEGRAM_WEBHOOK_SECRET")
+        slack_secret, slack_token = pair("SLACK_SIGNING_SECRET", "SLACK_BOT_TOKEN")
+        strategy = env.get("CHAT_CONCURRENCY", "queue")
+        if strategy not in STRATEGIES:
+            raise ConfigError(
+                f"CHAT_CONCURRENCY must be one of {', '.join(STRATEGIES)}, not {strategy!r}"
+            )
+        try:
+            concurrency = Concurrency(
+                strategy=strategy,
+                debounce_ms=integer("CHAT_DEBOUNCE_MS", 1_500),
+            )
+        except ValueError as error:
+            raise ConfigError(str(error)) from None
+        return cls(
+            data_dir=Path(env.get("CHAT_DATA_DIR", "data")),
+            host=env.get("HOST", "127.0.0.1"),
+            port=integer("PORT", 8787),
+            concurrency=concurrency,
+            lock_ttl_ms=integer("CHAT_LOCK_TTL_MS", 30_000),
+            telegram_bot_token=telegram_token,
+            telegram_webhook_secret=telegram_secret,
+            telegram_api_base=env.get("TELEGRAM_API_BASE", "https://api.telegram.org"),
+            slack_signing_secret=slack_secret,
+            slack_bot_token=slack_token,
+            slack_api_base=env.get("SLACK_API_BASE", "https://slack.com/api"),
+        )

@@ -1,0 +1,1 @@
+"""Platform adapters: verification, parsing and outbound calls for each chat platform."""
