@@ -17,7 +17,10 @@ def setup(chat: Chat) -> None:
     async def greet(thread: Thread, message: Message, context: Context) -> None:
         await thread.subscribe()
         await thread.set_state({"seen": context.total_since_last_handler})
-        await thread.post(f"hi {message.author.name}! I'm listening here. You said: {message.text}")
+        await thread.post(
+            f"hi {message.author.name}! I'm listening here. "
+            f"({context.total_since_last_handler} message(s)) You said: {message.text}"
+        )
 
     @chat.on_subscribed_message
     async def follow(thread: Thread, message: Message, context: Context) -> None:

@@ -1,0 +1,154 @@
+"""Fake Telegram Bot API and Slack Web API servers on loopback, recording what the bot sends.
+
+They answer as the documented APIs do: Telegram `{"ok": true, "result": ...}` at
+`/bot<token>/<method>`, Slack `{"ok": true, ...}` at `/api/<method>` with a Bearer token.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+
+class FakeApis:
+    def __init__(self, telegram_token: str, slack_token: str, bot_username: str) -> None:
+        self.telegram_token = telegram_token
+        self.slack_token = slack_token
+        self.bot_username = bot_username
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+        self.lock = threading.Lock()
+        # Closed: sendMessage / chat.postMessage hang until opened (to crash mid-handler).
+        self.gate = threading.Event()
+        self.gate.set()
+        self.barrier: threading.Barrier | None = None
+        self.barrier_met = False
+        self._message_ids = iter(range(1000, 10**6))
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def start(self) -> FakeApis:
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.gate.set()
+        self.server.shutdown()
+        self.server.server_close()
+
+    def sent(self, method: str) -> list[dict[str, Any]]:
+        with self.lock:
+            return [payload for name, payload in self.calls if name == method]
+
+    def wait_for(self, method: str, count: int, timeout_s: float = 30.0) -> list[dict[str, Any]]:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            sent = self.sent(method)
+            if len(sent) >= count:
+                return sent
+            time.sleep(0.02)
+        raise AssertionError(f"expected {count} {method} calls, saw {self.sent(method)}")
+
+    def _answer(
+        self, path: str, headers: Any, payload: dict[str, Any]
+    ) -> tuple[int, dict[str, Any]]:
+        if path.startswith(f"/bot{self.telegram_token}/"):
+            method = path.rsplit("/", 1)[1]
+            self._record(method, payload)
+            if method == "getMe":
+                return 200, {
+                    "ok": True,
+                    "result": {
+                        "id": 42,
+                        "is_bot": True,
+                        "first_name": "Bot",
+                        "username": self.bot_username,
+                    },
+                }
+            if method == "sendMessage":
+                self._hold()
+                message = {
+                    "message_id": next(self._message_ids),
+                    "from": {
+                        "id": 42,
+                        "is_bot": True,
+                        "first_name": "Bot",
+                        "username": self.bot_username,
+                    },
+                    "chat": {"id": payload["chat_id"], "type": "supergroup"},
+                    "date": int(time.time()),
+                    "text": payload["text"],
+                }
+                if "message_thread_id" in payload:
+                    message["message_thread_id"] = payload["message_thread_id"]
+                    message["is_topic_message"] = True
+                return 200, {"ok": True, "result": message}
+            if method == "answerCallbackQuery":
+                return 200, {"ok": True, "result": True}
+            return 404, {
+                "ok": False,
+                "error_code": 404,
+                "description": "Not Found: method not found",
+            }
+        if path.startswith("/bot"):
+            return 401, {"ok": False, "error_code": 401, "description": "Unauthorized"}
+        if path == "/api/chat.postMessage":
+            if headers.get("authorization") != f"Bearer {self.slack_token}":
+                return 200, {"ok": False, "error": "invalid_auth"}
+            self._record("chat.postMessage", payload)
+            self._hold()
+            ts = f"{time.time():.6f}"
+            return 200, {
+                "ok": True,
+                "channel": payload["channel"],
+                "ts": ts,
+                "message": {"type": "message", "user": "UBOT", "text": payload["text"], "ts": ts},
+            }
+        return 404, {"ok": False, "error": "unknown_method"}
+
+    def _record(self, method: str, payload: dict[str, Any]) -> None:
+        with self.lock:
+            self.calls.append((method, payload))
+
+    def _hold(self) -> None:
+        if self.barrier is not None:
+            try:
+                self.barrier.wait()
+                self.barrier_met = True
+            except threading.BrokenBarrierError:
+                pass
+        self.gate.wait(timeout=60)
+
+    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
+        apis = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers.get("content-length", "0"))
+                body = self.rfile.read(length)
+                try:
+                    payload = json.loads(body) if body else {}
+                except ValueError:
+                    payload = {}
+                status, answer = apis._answer(self.path, self.headers, payload)
+                data = json.dumps(answer).encode()
+                try:
+                    self.send_response(status)
+                    self.send_header("content-type", "application/json")
+                    self.send_header("content-length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+
+            def log_message(self, format: str, *args: Any) -> None:
+                return None
+
+        return Handler

@@ -1,0 +1,144 @@
+"""Webhook payloads built from the Telegram Bot API and Slack Events API field definitions."""
+
+from __future__ import annotations
+
+import json
+import time
+from itertools import count
+from typing import Any
+
+from chatstate.platforms.slack import signature
+
+_update_ids = count(500_000)
+_message_ids = count(1)
+
+
+def telegram_user(
+    user_id: int = 1001, first_name: str = "Ann", username: str = "ann"
+) -> dict[str, Any]:
+    # User: id, is_bot, first_name, last_name?, username?, language_code?
+    return {
+        "id": user_id,
+        "is_bot": False,
+        "first_name": first_name,
+        "username": username,
+        "language_code": "en",
+    }
+
+
+def telegram_message_update(
+    chat_id: int,
+    text: str,
+    *,
+    bot_username: str | None = None,
+    topic: int | None = None,
+    chat_type: str = "supergroup",
+    update_id: int | None = None,
+    message_id: int | None = None,
+) -> dict[str, Any]:
+    """An Update with a `message` (Message: message_id, from, chat, date, text, entities...)."""
+    if bot_username:
+        text = f"@{bot_username} {text}"
+    message: dict[str, Any] = {
+        "message_id": message_id if message_id is not None else next(_message_ids),
+        "from": telegram_user(),
+        "chat": {"id": chat_id, "type": chat_type, "title": "Team"}
+        if chat_type != "private"
+        else {"id": chat_id, "type": "private", "first_name": "Ann"},
+        "date": int(time.time()),
+        "text": text,
+    }
+    if bot_username:
+        message["entities"] = [{"type": "mention", "offset": 0, "length": len(bot_username) + 1}]
+    if topic is not None:
+        message["message_thread_id"] = topic
+        message["is_topic_message"] = True
+    return {
+        "update_id": update_id if update_id is not None else next(_update_ids),
+        "message": message,
+    }
+
+
+def telegram_callback_update(
+    chat_id: int, data: str, *, query_id: str = "4382bfdwdsb323b2d9"
+) -> dict[str, Any]:
+    """An Update with a `callback_query` (CallbackQuery: id, from, message, chat_instance, data)."""
+    return {
+        "update_id": next(_update_ids),
+        "callback_query": {
+            "id": query_id,
+            "from": telegram_user(),
+            "message": {
+                "message_id": next(_message_ids),
+                "from": {"id": 42, "is_bot": True, "first_name": "Bot", "username": "my_bot"},
+                "chat": {"id": chat_id, "type": "supergroup", "title": "Team"},
+                "date": int(time.time()),
+                "text": "Welcome! Press the button.",
+            },
+            "chat_instance": "-5843628762374",
+            "data": data,
+        },
+    }
+
+
+def slack_event(
+    event: dict[str, Any], *, event_id: str | None = None, bot_user_id: str = "UBOT"
+) -> dict[str, Any]:
+    """An event_callback envelope (token, team_id, api_app_id, event, type, event_id, event_time,
+    authorizations)."""
+    return {
+        "token": "XXYYZZ",
+        "team_id": "T123ABC456",
+        "api_app_id": "A123ABC456",
+        "event": event,
+        "type": "event_callback",
+        "event_id": event_id or f"Ev{next(_message_ids):08d}",
+        "event_time": int(time.time()),
+        "authorizations": [
+            {
+                "enterprise_id": None,
+                "team_id": "T123ABC456",
+                "user_id": bot_user_id,
+                "is_bot": True,
+                "is_enterprise_install": False,
+            }
+        ],
+        "is_ext_shared_channel": False,
+    }
+
+
+def slack_app_mention(
+    channel: str,
+    text: str,
+    *,
+    ts: str | None = None,
+    thread_ts: str | None = None,
+    user: str = "U0ANN",
+) -> dict[str, Any]:
+    ts = ts or f"{time.time():.6f}"
+    event: dict[str, Any] = {
+        "type": "app_mention",
+        "user": user,
+        "text": f"<@UBOT> {text}",
+        "ts": ts,
+        "channel": channel,
+        "event_ts": ts,
+    }
+    if thread_ts:
+        event["thread_ts"] = thread_ts
+    return event
+
+
+def slack_signed_headers(
+    signing_secret: str, body: bytes, timestamp: int | None = None
+) -> dict[str, str]:
+    stamp = str(timestamp if timestamp is not None else int(time.time()))
+    return {
+        "content-type": "application/json",
+        "x-slack-request-timestamp": stamp,
+        "x-slack-signature": signature(signing_secret, stamp, body),
+    }
+
+
+def body(payload: dict[str, Any]) -> bytes:
+    return json.dumps(payload).encode()
