@@ -429,3 +429,19 @@ async def test_a_handler_longer_than_the_lock_ttl_never_overlaps_the_next() -> N
 def test_max_concurrent_below_one_is_refused() -> None:
     with pytest.raises(ValueError, match="max_concurrent"):
         Concurrency(strategy="concurrent", max_concurrent=0)
+
+
+async def test_a_handler_whose_lock_was_taken_over_stops_without_acknowledging(
+    make_bot: Callable[..., Bot], state: LocalStateAdapter
+) -> None:
+    bot = make_bot("queue")
+
+    @bot.chat.on_mention
+    async def overtaken(thread: Thread, message: Message) -> None:
+        await state.force_release_lock("fake:c1:t1")
+        await state.acquire_lock("fake:c1:t1", 30_000)
+        await thread.set_state({"stale": True})
+
+    await bot.send("hello")
+    await bot.chat.idle()
+    assert await state.queue_depth("fake:c1:t1") == 1  # left for the lock's new holder

@@ -265,7 +265,13 @@ class Chat:
                 first_round = False
                 if held.lost:
                     return
-                await self._handle_round(platform, entries, held.lock, hints)
+                try:
+                    await self._handle_round(platform, entries, held.lock, hints)
+                except LockLostError:
+                    # A guarded write was refused: another holder has the conversation and
+                    # will handle what this round did not acknowledge.
+                    logger.warning("lock on %s was lost while its handler ran", key)
+                    return
                 hints = {}
                 version = self.work_index.version(key)
                 batch = self.state.batch()

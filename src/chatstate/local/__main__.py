@@ -7,9 +7,9 @@ import sys
 
 import uvicorn
 
+from ..config import BotConfig, ConfigError
 from .app import LocalRuntime
 from .asgi import asgi_app
-from .config import ConfigError, LocalConfig
 
 
 def main() -> None:
@@ -17,7 +17,7 @@ def main() -> None:
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     try:
-        config = LocalConfig.from_env()
+        config = BotConfig.from_env()
     except ConfigError as error:
         sys.exit(f"configuration error: {error}")
     runtime = LocalRuntime(config)

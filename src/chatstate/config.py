@@ -1,4 +1,7 @@
-"""The local runtime's configuration, from environment variables, with errors that say what to set."""
+"""The bot's configuration, from environment variables (locally) or Worker vars and secrets.
+
+Errors say exactly what to set.
+"""
 
 from __future__ import annotations
 
@@ -7,15 +10,33 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..chat.concurrency import STRATEGIES, Concurrency
+from .chat.concurrency import STRATEGIES, Concurrency
 
 
 class ConfigError(ValueError):
     """The environment does not describe a runnable bot; the message says what to set."""
 
 
+# Every name the configuration reads, so a Worker's env (attributes, not a mapping) can be read.
+CONFIG_KEYS = (
+    "CHAT_DATA_DIR",
+    "HOST",
+    "PORT",
+    "CHAT_CONCURRENCY",
+    "CHAT_DEBOUNCE_MS",
+    "CHAT_LOCK_TTL_MS",
+    "TELEGRAM_BOT_TOKEN",
+    "TELEGRAM_WEBHOOK_SECRET",
+    "TELEGRAM_API_BASE",
+    "SLACK_SIGNING_SECRET",
+    "SLACK_BOT_TOKEN",
+    "SLACK_API_BASE",
+    "MESSENGER_PER_CHANNEL",
+)
+
+
 @dataclass(frozen=True)
-class LocalConfig:
+class BotConfig:
     data_dir: Path
     host: str
     port: int
@@ -27,9 +48,11 @@ class LocalConfig:
     slack_signing_secret: str | None
     slack_bot_token: str | None
     slack_api_base: str
+    # On Cloudflare: one parent Durable Object per channel instead of one per bot.
+    messenger_per_channel: bool
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] = os.environ) -> LocalConfig:
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> BotConfig:
         def pair(first: str, second: str) -> tuple[str | None, str | None]:
             a, b = env.get(first) or None, env.get(second) or None
             if bool(a) != bool(b):
@@ -70,4 +93,5 @@ class LocalConfig:
             slack_signing_secret=slack_secret,
             slack_bot_token=slack_token,
             slack_api_base=env.get("SLACK_API_BASE", "https://slack.com/api"),
+            messenger_per_channel=env.get("MESSENGER_PER_CHANNEL", "").lower() in ("1", "true"),
         )

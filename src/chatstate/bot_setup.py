@@ -1,0 +1,58 @@
+"""Building a bot from its configuration: the same wiring on Cloudflare and locally."""
+
+from __future__ import annotations
+
+from .adapter import StateAdapter
+from .chat.runtime import Chat, Spawn
+from .chat.work_index import WorkIndex
+from .config import BotConfig
+from .http_client import HttpClient
+from .platforms.base import Platform
+from .platforms.slack import SlackPlatform
+from .platforms.telegram import TelegramPlatform
+
+
+def build_platforms(config: BotConfig, http: HttpClient) -> list[Platform]:
+    platforms: list[Platform] = []
+    if config.telegram_bot_token and config.telegram_webhook_secret:
+        platforms.append(
+            TelegramPlatform(
+                bot_token=config.telegram_bot_token,
+                secret_token=config.telegram_webhook_secret,
+                http=http,
+                api_base=config.telegram_api_base,
+            )
+        )
+    if config.slack_signing_secret and config.slack_bot_token:
+        platforms.append(
+            SlackPlatform(
+                signing_secret=config.slack_signing_secret,
+                bot_token=config.slack_bot_token,
+                http=http,
+                api_base=config.slack_api_base,
+            )
+        )
+    return platforms
+
+
+def build_chat(
+    config: BotConfig,
+    *,
+    state: StateAdapter,
+    work_index: WorkIndex,
+    http: HttpClient,
+    spawn: Spawn | None = None,
+) -> Chat:
+    """The bot's Chat with the example handlers of `src/bot.py` registered."""
+    import bot  # the bot author's module; imported here so the core never depends on it
+
+    chat = Chat(
+        platforms=build_platforms(config, http),
+        state=state,
+        work_index=work_index,
+        concurrency=config.concurrency,
+        lock_ttl_ms=config.lock_ttl_ms,
+        spawn=spawn,
+    )
+    bot.setup(chat)
+    return chat

@@ -1,0 +1,103 @@
+"""Conversions between the Workers runtime and the core's plain ports and values.
+
+The only module besides the entry points that touches `workers`. Nothing here decides
+behaviour: it adapts storage, alarms, fetch, requests and env to what the core expects.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+import workers
+
+from chatstate.config import CONFIG_KEYS
+from chatstate.http import MAX_BODY_BYTES, HttpRequest, HttpResponse
+from chatstate.http_client import HttpResult
+from chatstate.ports import Row, SqlValue
+
+T = TypeVar("T")
+
+
+def wall_clock_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def _bindable(value: SqlValue) -> SqlValue:
+    # Durable Object SQL binds only null, string, number and bytes; a bool would be coerced.
+    return int(value) if isinstance(value, bool) else value
+
+
+class DurableObjectSql:
+    """The core's SQL port over `ctx.storage.sql` and `transactionSync`."""
+
+    def __init__(self, storage: Any) -> None:
+        self._storage = storage
+
+    def exec(self, sql: str, *params: SqlValue) -> list[Row]:
+        # Read the cursor at once: a cursor left open keeps its statement open, and holding
+        # it across an await has no snapshot isolation. INTEGER columns arrive as floats; the
+        # core converts where it needs an int.
+        cursor = self._storage.sql.exec(sql, *(_bindable(p) for p in params))
+        return [dict(row) for row in cursor.toArray()]
+
+    def transaction(self, fn: Callable[[], T]) -> T:
+        result: T = self._storage.transactionSync(fn)
+        return result
+
+
+class DurableObjectAlarm:
+    """The core's alarm port over the object's single alarm."""
+
+    def __init__(self, storage: Any) -> None:
+        self._storage = storage
+
+    async def set(self, at_ms: int) -> None:
+        await self._storage.setAlarm(at_ms)
+
+    async def get(self) -> int | None:
+        at = await self._storage.getAlarm()
+        return None if at is None else int(at)
+
+    async def delete(self) -> None:
+        await self._storage.deleteAlarm()
+
+
+class WorkersHttpClient:
+    """The outbound HTTP port over the runtime's fetch."""
+
+    async def post(self, url: str, body: bytes, headers: dict[str, str]) -> HttpResult:
+        response = await workers.fetch(url, method="POST", headers=headers, body=body)
+        return HttpResult(int(response.status), bytes(await response.bytes()))
+
+
+def env_values(env: Any) -> dict[str, str]:
+    """Worker vars and secrets as the mapping the configuration reads."""
+    values = {}
+    for key in CONFIG_KEYS:
+        value = getattr(env, key, None)
+        if value is not None:
+            values[key] = str(value)
+    return values
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+async def read_request(request: Any) -> HttpRequest:
+    """A plain HttpRequest; the body is read once (a second read fails on Workers)."""
+    declared = request.headers.get("content-length") or ""
+    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise BodyTooLarge
+    body = bytes(await request.bytes()) if request.method in ("POST", "PUT", "PATCH") else b""
+    if len(body) > MAX_BODY_BYTES:
+        raise BodyTooLarge
+    headers = {name.lower(): value for name, value in request.headers.items()}
+    return HttpRequest(str(request.method), urlsplit(str(request.url)).path, headers, body)
+
+
+def to_response(response: HttpResponse) -> Any:
+    return workers.Response(response.body, status=response.status, headers=response.headers)

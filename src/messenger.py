@@ -1,0 +1,76 @@
+"""ChatMessenger: the parent Durable Object that runs the bot.
+
+It hosts the same Chat the local runtime hosts. State goes to ChatSdkStateAgent shards by RPC;
+its own SQLite keeps the index of conversations with unhandled work, and its alarm re-drives
+them after an eviction, from storage rather than memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Coroutine
+from typing import Any
+
+from workers import DurableObject
+
+from chatstate.adapter import StateAdapter
+from chatstate.bot_setup import build_chat
+from chatstate.chat.events import inbound_from_json
+from chatstate.chat.work_index import WorkIndex
+from chatstate.config import BotConfig
+from cloudflare_io import DurableObjectSql, WorkersHttpClient, env_values, wall_clock_ms
+
+# A handler's lock lapses after its TTL; re-check pending work a little after that.
+RECHECK_DELAY_MS = 45_000
+# Shard calls made at once by one invocation, well inside the per-invocation limits.
+MAX_PARALLEL_SHARD_CALLS = 6
+
+
+class ChatMessenger(DurableObject):  # type: ignore[misc]
+    def __init__(self, ctx: Any, env: Any) -> None:
+        super().__init__(ctx, env)
+        config = BotConfig.from_env(env_values(env))
+        self._parallel = asyncio.Semaphore(MAX_PARALLEL_SHARD_CALLS)
+        self._state = StateAdapter(self._call_shard, clock=wall_clock_ms)
+        self._work_index = WorkIndex(DurableObjectSql(ctx.storage))
+        self._chat = build_chat(
+            config,
+            state=self._state,
+            work_index=self._work_index,
+            http=WorkersHttpClient(),
+            spawn=self._keep_alive,
+        )
+        self._recovered = False
+
+    async def _call_shard(self, shard: str, operations: list[list[Any]]) -> dict[str, Any]:
+        async with self._parallel:
+            reply: dict[str, Any] = await self.env.STATE_SHARDS.getByName(shard).run_batch(
+                operations
+            )
+            return reply
+
+    def _keep_alive(self, work: Coroutine[Any, Any, None]) -> None:
+        # Handler work runs after the webhook is answered; waitUntil keeps the object alive
+        # until it is done. If the object is evicted anyway, the work index brings it back.
+        self.ctx.waitUntil(work)
+
+    async def _ready(self) -> None:
+        await self._state.connect()
+        if not self._recovered:
+            self._recovered = True
+            await self._chat.recover()
+
+    async def accept(self, platform: str, inbound: dict[str, Any]) -> dict[str, Any]:
+        """RPC from the ingress: record a verified delivery durably, then handle it."""
+        await self._ready()
+        await self._chat.accept(platform, inbound_from_json(inbound))
+        if self._work_index.pending() and await self.ctx.storage.getAlarm() is None:
+            await self.ctx.storage.setAlarm(wall_clock_ms() + RECHECK_DELAY_MS)
+        return {"accepted": True}
+
+    async def alarm(self, alarm_info: Any = None) -> None:
+        await self._state.connect()
+        self._recovered = True
+        await self._chat.recover()
+        if self._work_index.pending():
+            await self.ctx.storage.setAlarm(wall_clock_ms() + RECHECK_DELAY_MS)

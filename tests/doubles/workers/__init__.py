@@ -1,0 +1,384 @@
+"""A test double of the Python Workers runtime (the `workers` module) for CPython.
+
+It enforces the documented platform rules (../shared/docs/python-workers-platform.md) so that
+code which would fail on Cloudflare fails here too:
+
+- RPC (`stub.method(...)`): positional arguments only; tuples, bytearrays, awaitables and class
+  instances are rejected, even nested; dicts and lists are copied across; a float with no
+  fraction arrives as an int; bytes arrive as memoryview; an exception raised in the callee
+  arrives as a JsException whose message starts with "PythonError", its type lost.
+- SQL (`ctx.storage.sql.exec`): only None, str, int, float and bytes bind (a bool is refused,
+  where the runtime would silently coerce it); at most 100 bound parameters; BEGIN, COMMIT,
+  ROLLBACK and SAVEPOINT are refused; INTEGER results come back as floats; a cursor must be
+  read (toArray / one / iteration) before the next statement.
+- `transactionSync(fn)`: fn must be synchronous; everything it wrote is rolled back if it raises.
+- One alarm per object: setAlarm replaces it.
+- A request body can be read once.
+
+`Runtime` is not part of the real module: it plays workerd, creating objects by name, holding
+their storage, firing alarms and awaiting waitUntil work.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import json
+import re
+import sqlite3
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+MAX_BOUND_PARAMETERS = 100
+_TRANSACTION_STATEMENT = re.compile(r"^\s*(BEGIN|COMMIT|END|ROLLBACK|SAVEPOINT|RELEASE)\b", re.I)
+
+
+class JsException(Exception):
+    """What a Python exception raised across RPC becomes: a message, no type."""
+
+
+class RpcRejected(TypeError):
+    """python_to_rpc refused a value."""
+
+
+def to_rpc(value: Any, path: str = "argument") -> Any:
+    """A value as the receiving side of an RPC call sees it."""
+    if value is None or isinstance(value, (bool, str)):
+        return value
+    if isinstance(value, int):
+        if abs(value) > 2**53:
+            raise RpcRejected(f"{path}: integers beyond 2**53 become BigInt")
+        return value
+    if isinstance(value, float):
+        return int(value) if value.is_integer() else value
+    if isinstance(value, (tuple, bytearray)) or inspect.isawaitable(value):
+        raise RpcRejected(f"{path}: {type(value).__name__} is not supported by RPC conversion")
+    if isinstance(value, (bytes, memoryview)):
+        return memoryview(bytes(value))
+    if isinstance(value, list):
+        return [to_rpc(v, f"{path}[{i}]") for i, v in enumerate(value)]
+    if isinstance(value, dict):
+        return {str(k): to_rpc(v, f"{path}.{k}") for k, v in value.items()}
+    raise RpcRejected(f"{path}: DataCloneError: {type(value).__name__} could not be cloned")
+
+
+class Headers:
+    """Case-insensitive header access, like the SDK's headers mapping."""
+
+    def __init__(self, headers: dict[str, str] | None = None) -> None:
+        self._headers = {k.lower(): v for k, v in (headers or {}).items()}
+
+    def get(self, name: str, default: str | None = None) -> str | None:
+        return self._headers.get(name.lower(), default)
+
+    def items(self) -> Iterator[tuple[str, str]]:
+        return iter(self._headers.items())
+
+
+class Request:
+    def __init__(
+        self,
+        url: str,
+        method: str = "GET",
+        headers: dict[str, str] | None = None,
+        body: bytes = b"",
+    ) -> None:
+        self.url = url
+        self.method = method
+        self.headers = Headers(headers)
+        self._body = body
+        self._used = False
+
+    async def bytes(self) -> bytes:
+        if self._used:
+            raise OSError("Body already used")
+        self._used = True
+        return self._body
+
+    async def text(self) -> str:
+        return (await self.bytes()).decode()
+
+
+class Response:
+    def __init__(
+        self,
+        body: str | bytes | None = None,
+        status: int = 200,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        self.body = body.encode() if isinstance(body, str) else (body or b"")
+        self.status = status
+        self.headers = Headers(headers)
+
+    @classmethod
+    def json(cls, data: Any, status: int = 200) -> Response:
+        return cls(json.dumps(data), status, {"content-type": "application/json"})
+
+    async def bytes(self) -> memoryview:
+        return memoryview(self.body)
+
+    async def text(self) -> str:
+        return self.body.decode()
+
+
+FetchHandler = Callable[[str, str, dict[str, str], bytes], Awaitable[Response]]
+_fetch_handler: FetchHandler | None = None
+
+
+def route_fetch(handler: FetchHandler | None) -> None:
+    """Where `fetch` goes (tests only): the stand-in for the internet."""
+    global _fetch_handler
+    _fetch_handler = handler
+
+
+async def fetch(
+    url: str, method: str = "GET", headers: dict[str, str] | None = None, body: bytes | None = None
+) -> Response:
+    if _fetch_handler is None:
+        raise JsException("TypeError: fetch failed: no network in the test double")
+    return await _fetch_handler(url, method, dict(headers or {}), bytes(body or b""))
+
+
+class Cursor:
+    def __init__(self, sql: SqlStorage, rows: list[dict[str, Any]], written: int) -> None:
+        self._sql = sql
+        self._rows = rows
+        self.rowsWritten = written
+        self.rowsRead = len(rows)
+
+    def _consume(self) -> list[dict[str, Any]]:
+        self._sql._open_cursor = None
+        return self._rows
+
+    def toArray(self) -> list[dict[str, Any]]:
+        return self._consume()
+
+    def one(self) -> dict[str, Any]:
+        rows = self._consume()
+        if len(rows) != 1:
+            raise JsException(
+                f"Error: Expected exactly one result from SQL query, but got {len(rows)}."
+            )
+        return rows[0]
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        return iter(self._consume())
+
+
+class SqlStorage:
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+        self._open_cursor: Cursor | None = None
+        self.rows_written = 0
+
+    def exec(self, query: str, *bindings: Any) -> Cursor:
+        if self._open_cursor is not None:
+            raise AssertionError(
+                "a cursor was left unread before the next statement (read it with toArray() or one())"
+            )
+        if _TRANSACTION_STATEMENT.match(query):
+            raise JsException(
+                "Error: To execute a transaction, please use the state.storage.transaction() API instead of SQL statements."
+            )
+        if len(bindings) > MAX_BOUND_PARAMETERS:
+            raise JsException(
+                f"Error: too many SQL variables ({len(bindings)} > {MAX_BOUND_PARAMETERS})"
+            )
+        for value in bindings:
+            if value is not None and (
+                isinstance(value, bool)
+                or not isinstance(value, (str, int, float, bytes, memoryview))
+            ):
+                raise TypeError(f"SQL binding {value!r}: only null, string, number and bytes bind")
+        before = self._conn.total_changes
+        try:
+            raw = self._conn.execute(
+                query, [bytes(v) if isinstance(v, memoryview) else v for v in bindings]
+            ).fetchall()
+        except sqlite3.Error as error:
+            raise JsException(f"Error: {error}: SQLITE_ERROR") from None
+        rows = [
+            {k: (float(v) if isinstance(v, int) else v) for k, v in dict(r).items()} for r in raw
+        ]
+        written = self._conn.total_changes - before
+        self.rows_written += written
+        cursor = Cursor(self, rows, written)
+        self._open_cursor = cursor
+        return cursor
+
+
+class Storage:
+    def __init__(self, path: Path) -> None:
+        self._conn = sqlite3.connect(str(path), isolation_level=None)
+        self._conn.row_factory = sqlite3.Row
+        self.sql = SqlStorage(self._conn)
+        self._alarm: float | None = None
+        self._depth = 0
+
+    def transactionSync(self, fn: Callable[[], Any]) -> Any:
+        if inspect.iscoroutinefunction(fn):
+            raise TypeError("transactionSync() needs a synchronous function")
+        name = f"t{self._depth}"
+        self._conn.execute(f"SAVEPOINT {name}")
+        self._depth += 1
+        try:
+            result = fn()
+            if inspect.isawaitable(result):
+                raise TypeError("transactionSync() callback returned an awaitable")
+        except BaseException:
+            self._conn.execute(f"ROLLBACK TO {name}")
+            self._conn.execute(f"RELEASE {name}")
+            raise
+        finally:
+            self._depth -= 1
+        self._conn.execute(f"RELEASE {name}")
+        return result
+
+    async def setAlarm(self, scheduled_time: float) -> None:
+        if isinstance(scheduled_time, bool) or not isinstance(scheduled_time, (int, float)):
+            raise TypeError("setAlarm() takes epoch milliseconds")
+        self._alarm = float(scheduled_time)
+
+    async def getAlarm(self) -> float | None:
+        return self._alarm
+
+    async def deleteAlarm(self) -> None:
+        self._alarm = None
+
+
+class DurableObject:
+    def __init__(self, ctx: Any, env: Any) -> None:
+        self.ctx = ctx
+        self.env = env
+
+
+class WorkerEntrypoint:
+    def __init__(self, ctx: Any, env: Any) -> None:
+        self.ctx = ctx
+        self.env = env
+
+
+class ExecutionContext:
+    def __init__(self, runtime: Runtime) -> None:
+        self._runtime = runtime
+
+    def waitUntil(self, work: Awaitable[Any]) -> None:
+        self._runtime._background(work)
+
+
+class DurableObjectState(ExecutionContext):
+    def __init__(self, runtime: Runtime, name: str, storage: Storage) -> None:
+        super().__init__(runtime)
+        self.storage = storage
+        self.name = name
+
+
+class Stub:
+    """An RPC stub: every call crosses the conversion boundary both ways."""
+
+    def __init__(self, namespace: Namespace, name: str) -> None:
+        self._namespace = namespace
+        self.name = name
+
+    def __getattr__(self, method: str) -> Callable[..., Awaitable[Any]]:
+        async def call(*args: Any, **kwargs: Any) -> Any:
+            if kwargs:
+                raise RpcRejected(
+                    f"{method}(): RPC takes positional arguments only, got {sorted(kwargs)}"
+                )
+            sent = [to_rpc(a, f"{method} argument {i}") for i, a in enumerate(args)]
+            instance = self._namespace._instance(self.name)
+            target = getattr(instance, method, None)
+            if method.startswith("_") or not inspect.isfunction(
+                getattr(type(instance), method, None)
+            ):
+                raise JsException(
+                    f'TypeError: The RPC receiver does not implement the method "{method}".'
+                )
+            self._namespace.calls.append((self.name, method))
+            try:
+                result = await target(*sent)  # type: ignore[misc]
+            except Exception as error:
+                raise JsException(
+                    f"PythonError: Traceback (most recent call last): {type(error).__name__}: {error}"
+                ) from None
+            return to_rpc(result, f"{method} result")
+
+        return call
+
+
+class Namespace:
+    def __init__(self, runtime: Runtime, cls: type, binding: str) -> None:
+        self._runtime = runtime
+        self._cls = cls
+        self._binding = binding
+        self._instances: dict[str, Any] = {}
+        self._storages: dict[str, Storage] = {}
+        self.calls: list[tuple[str, str]] = []
+
+    def getByName(self, name: str) -> Stub:
+        return Stub(self, name)
+
+    def _instance(self, name: str) -> Any:
+        if name not in self._instances:
+            if name not in self._storages:
+                index = len(self._storages)
+                self._storages[name] = Storage(
+                    self._runtime.directory / f"{self._binding}-{index}.sqlite3"
+                )
+            ctx = DurableObjectState(self._runtime, name, self._storages[name])
+            self._instances[name] = self._cls(ctx, self._runtime.env)
+        return self._instances[name]
+
+    def evict(self, name: str) -> None:
+        """Forget the object's memory; its storage stays (as after hibernation or a deploy)."""
+        self._instances.pop(name, None)
+
+    def storage(self, name: str) -> Storage:
+        self._instance(name)
+        return self._storages[name]
+
+    async def fire_due_alarms(self, now_ms: float) -> int:
+        fired = 0
+        for name, storage in list(self._storages.items()):
+            if storage._alarm is not None and storage._alarm <= now_ms:
+                storage._alarm = None
+                await self._instance(name).alarm(None)
+                fired += 1
+        return fired
+
+
+class Env:
+    """Bindings as attributes; vars and secrets are plain str, as the SDK presents them."""
+
+
+class Runtime:
+    def __init__(self, directory: Path, vars: dict[str, str], namespaces: dict[str, type]) -> None:
+        self.directory = directory
+        directory.mkdir(parents=True, exist_ok=True)
+        self.env = Env()
+        self.namespaces = {
+            binding: Namespace(self, cls, binding) for binding, cls in namespaces.items()
+        }
+        for key, value in vars.items():
+            setattr(self.env, key, value)
+        for binding, namespace in self.namespaces.items():
+            setattr(self.env, binding, namespace)
+        self._tasks: set[asyncio.Future[Any]] = set()
+
+    def entrypoint(self, cls: type) -> Any:
+        return cls(ExecutionContext(self), self.env)
+
+    def _background(self, work: Awaitable[Any]) -> None:
+        task = asyncio.ensure_future(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def settle(self) -> None:
+        """Wait for every waitUntil task (and the tasks they start) to finish."""
+        while self._tasks:
+            results = await asyncio.gather(*list(self._tasks), return_exceptions=True)
+            for result in results:
+                if isinstance(result, BaseException):
+                    raise result
