@@ -4,7 +4,7 @@ Workers test double: the same ingress, parent and shard logic the local runtime 
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -59,10 +59,10 @@ class FakeTelegramApi:
 
 
 @pytest.fixture
-def telegram() -> AsyncIterator[FakeTelegramApi]:
+def telegram() -> Iterator[FakeTelegramApi]:
     api = FakeTelegramApi()
     workers.route_fetch(api)
-    yield api  # type: ignore[misc]
+    yield api
     workers.route_fetch(None)
 
 

@@ -9,7 +9,7 @@ import pytest
 import workers
 
 
-class Echo(workers.DurableObject):
+class Echo(workers.DurableObject):  # type: ignore[misc]
     async def echo(self, value: Any) -> Any:
         return value
 
@@ -26,7 +26,7 @@ def runtime(tmp_path: Path) -> workers.Runtime:
 
 
 def stub(runtime: workers.Runtime) -> Any:
-    return runtime.env.ECHO.getByName("one")  # type: ignore[attr-defined]
+    return runtime.env.ECHO.getByName("one")
 
 
 @pytest.mark.parametrize("value", [(1, 2), bytearray(b"x"), {"nested": [(1,)]}, object()])
@@ -50,7 +50,7 @@ async def test_rpc_returns_integral_floats_as_ints_and_bytes_as_memoryview(
 
 
 async def test_rpc_exceptions_arrive_without_their_type(runtime: workers.Runtime) -> None:
-    with pytest.raises(workers.JsException, match="^PythonError"):
+    with pytest.raises(workers.JsException, match=r"^PythonError"):
         await stub(runtime).fail()
 
 
@@ -127,4 +127,4 @@ async def test_a_request_body_reads_once() -> None:
 
 
 def test_env_vars_are_plain_strings(runtime: workers.Runtime) -> None:
-    assert runtime.env.SECRET == "s3cret"  # type: ignore[attr-defined]
+    assert runtime.env.SECRET == "s3cret"
