@@ -3,6 +3,7 @@ observed at fake Telegram and Slack API servers on loopback."""
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 import time
@@ -21,7 +22,9 @@ from support.local_server import (
     SLACK_TOKEN,
     TELEGRAM_SECRET,
     TELEGRAM_TOKEN,
+    WRANGLER_OPT_IN,
     LocalServer,
+    WranglerServer,
 )
 from support.payloads import (
     body,
@@ -46,12 +49,24 @@ def apis() -> Iterator[FakeApis]:
     fake.stop()
 
 
+@pytest.fixture(params=["local", "wrangler"])
+def runtime_kind(request: pytest.FixtureRequest) -> str:
+    if request.param == "wrangler" and os.environ.get(WRANGLER_OPT_IN) != "1":
+        pytest.skip(
+            f"pywrangler dev runs only with {WRANGLER_OPT_IN}=1 (workerd downloads Pyodide)"
+        )
+    return str(request.param)
+
+
 @pytest.fixture
-def start_server(tmp_path: Path, apis: FakeApis) -> Iterator[Callable[..., LocalServer]]:
+def start_server(
+    tmp_path: Path, apis: FakeApis, runtime_kind: str
+) -> Iterator[Callable[..., LocalServer]]:
     servers: list[LocalServer] = []
+    kind = WranglerServer if runtime_kind == "wrangler" else LocalServer
 
     def start(**env: str) -> LocalServer:
-        server = LocalServer(tmp_path / "data", apis.base, tmp_path / "server.log", **env)
+        server = kind(tmp_path / "data", apis.base, tmp_path / "server.log", **env)
         servers.append(server.start())
         return server
 
@@ -184,6 +199,8 @@ def test_the_bots_own_slack_messages_are_ignored(
 
 
 def shard_files(server: LocalServer) -> list[Path]:
+    if isinstance(server, WranglerServer):
+        return []  # Durable Object storage under wrangler is not ours to inspect
     return sorted((server.data_dir / "shards").glob("*.sqlite3"))
 
 
@@ -298,6 +315,8 @@ def test_a_kill_mid_burst_loses_no_accepted_update_and_reruns_no_finished_one(
     start_server: Callable[..., LocalServer], apis: FakeApis
 ) -> None:
     server = start_server(CHAT_LOCK_TTL_MS="2000")
+    if isinstance(server, WranglerServer):
+        pytest.skip("killing pywrangler dev is not a Durable Object crash; covered locally")
     # Finished before the crash: its reply is sent and its queue entry acknowledged.
     post_telegram(server, telegram_message_update(-100301, "finished", bot_username=BOT_USERNAME))
     apis.wait_for("sendMessage", 1)

@@ -76,3 +76,53 @@ class LocalServer:
                 self.process.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 self.kill()
+
+
+WRANGLER_OPT_IN = "CHATSTATE_E2E_WRANGLER"
+REPO = Path(__file__).resolve().parents[2]
+
+
+class WranglerServer(LocalServer):
+    """The same bot under `pywrangler dev` (opt-in: it needs the Pyodide bundle download)."""
+
+    def start(self) -> LocalServer:
+        names = [
+            "TELEGRAM_BOT_TOKEN",
+            "TELEGRAM_WEBHOOK_SECRET",
+            "TELEGRAM_API_BASE",
+            "SLACK_SIGNING_SECRET",
+            "SLACK_BOT_TOKEN",
+            "SLACK_API_BASE",
+            "CHAT_CONCURRENCY",
+            "CHAT_DEBOUNCE_MS",
+            "CHAT_LOCK_TTL_MS",
+        ]
+        variables = [f"--var={n}:{self.env[n]}" for n in names if n in self.env]
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                [
+                    "uv",
+                    "run",
+                    "pywrangler",
+                    "dev",
+                    "--port",
+                    str(self.port),
+                    "--persist-to",
+                    str(self.data_dir),
+                    *variables,
+                ],
+                cwd=REPO,
+                env=self.env,
+                stdout=log,
+                stderr=log,
+            )
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError(f"pywrangler dev exited: {self.log_path.read_text()[-2000:]}")
+            try:
+                if httpx.get(f"{self.url}/health", timeout=2).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                time.sleep(0.5)
+        raise AssertionError("pywrangler dev did not start")
