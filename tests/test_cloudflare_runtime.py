@@ -4,6 +4,7 @@ Workers test double: the same ingress, parent and shard logic the local runtime 
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -11,8 +12,10 @@ from typing import Any
 import pytest
 import workers
 
+import state_agent
 from chatstate.platforms.slack import signature
 from entry import ChatMessenger, ChatSdkStateAgent, Default
+from support.clock import FakeClock
 from support.payloads import slack_app_mention, slack_event, telegram_message_update
 
 TOKEN = "123456:TEST-token"
@@ -82,6 +85,17 @@ def telegram_request(update: dict[str, Any], secret: str = SECRET) -> workers.Re
     )
 
 
+def slack_request(envelope: dict[str, Any]) -> workers.Request:
+    body = json.dumps(envelope).encode()
+    stamp = str(int(time.time()))
+    headers = {
+        "content-type": "application/json",
+        "x-slack-request-timestamp": stamp,
+        "x-slack-signature": signature(SLACK_SECRET, stamp, body),
+    }
+    return workers.Request("https://bot.example.workers.dev/webhooks/slack", "POST", headers, body)
+
+
 async def post(runtime: workers.Runtime, request: workers.Request) -> workers.Response:
     response: workers.Response = await runtime.entrypoint(Default).fetch(request)
     return response
@@ -134,18 +148,7 @@ async def test_a_wrong_secret_is_refused_before_any_object_is_reached(
 
 
 async def test_slack_url_verification_is_answered_by_the_ingress(runtime: workers.Runtime) -> None:
-    body = json.dumps({"type": "url_verification", "challenge": "abc", "token": "t"}).encode()
-    stamp = str(int(__import__("time").time()))
-    request = workers.Request(
-        "https://bot.example.workers.dev/webhooks/slack",
-        "POST",
-        {
-            "content-type": "application/json",
-            "x-slack-request-timestamp": stamp,
-            "x-slack-signature": signature(SLACK_SECRET, stamp, body),
-        },
-        body,
-    )
+    request = slack_request({"type": "url_verification", "challenge": "abc", "token": "t"})
     response = await post(runtime, request)
     assert (response.status, json.loads(await response.text())) == (200, {"challenge": "abc"})
     assert runtime.namespaces["MESSENGER"].calls == []
@@ -202,15 +205,18 @@ async def test_work_of_an_evicted_parent_is_redriven_by_its_alarm(
 
 
 async def test_the_shard_alarm_cleans_expired_rows_through_the_glue(
-    runtime: workers.Runtime,
+    runtime: workers.Runtime, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    clock = FakeClock()
+    monkeypatch.setattr(state_agent, "wall_clock_ms", clock)
     shards = runtime.namespaces["STATE_SHARDS"]
     stub = shards.getByName("telegram:5")
     reply = await stub.run_batch([["set", "thread-state:telegram:5", '"x"', 1, None]])
     assert reply == {"results": [None]}
     alarm = await shards.storage("telegram:5").getAlarm()
     assert alarm is not None
-    await shards.fire_due_alarms(alarm + 1)
+    clock.advance(1)
+    await shards.fire_due_alarms(alarm)
     count = (
         shards.storage("telegram:5").sql.exec("SELECT COUNT(*) AS n FROM chat_state_cache").one()
     )
@@ -246,8 +252,6 @@ async def test_a_failing_alarm_rearms_itself_on_its_last_retry(
 async def test_a_slack_mention_is_accepted_with_its_event_id(
     runtime: workers.Runtime,
 ) -> None:
-    body = json.dumps(slack_event(slack_app_mention("C1", "hi"))).encode()
-    stamp = str(int(__import__("time").time()))
     calls: list[str] = []
 
     async def slack_api(
@@ -257,16 +261,7 @@ async def test_a_slack_mention_is_accepted_with_its_event_id(
         return workers.Response.json({"ok": True, "ts": "1.000001", "message": {}})
 
     workers.route_fetch(slack_api)
-    request = workers.Request(
-        "https://bot.example.workers.dev/webhooks/slack",
-        "POST",
-        {
-            "content-type": "application/json",
-            "x-slack-request-timestamp": stamp,
-            "x-slack-signature": signature(SLACK_SECRET, stamp, body),
-        },
-        body,
-    )
+    request = slack_request(slack_event(slack_app_mention("C1", "hi")))
     assert (await post(runtime, request)).status == 200
     await runtime.settle()
     assert calls == ["https://slack.com/api/chat.postMessage"]

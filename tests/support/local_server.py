@@ -12,6 +12,8 @@ from pathlib import Path
 
 import httpx
 
+from chatstate.config import CONFIG_KEYS
+
 TELEGRAM_TOKEN = "123456:TEST-telegram-token"
 TELEGRAM_SECRET = "test-webhook-secret_0123"
 SLACK_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
@@ -53,12 +55,16 @@ class LocalServer:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "chatstate.local"], env=self.env, stdout=log, stderr=log
             )
-        deadline = time.monotonic() + 30
+        return self.wait_healthy(timeout_s=30)
+
+    def wait_healthy(self, timeout_s: float) -> LocalServer:
+        assert self.process is not None
+        deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise AssertionError(f"server exited: {self.log_path.read_text()[-2000:]}")
             try:
-                if httpx.get(f"{self.url}/health", timeout=1).status_code == 200:
+                if httpx.get(f"{self.url}/health", timeout=2).status_code == 200:
                     return self
             except httpx.HTTPError:
                 time.sleep(0.1)
@@ -86,18 +92,7 @@ class WranglerServer(LocalServer):
     """The same bot under `pywrangler dev` (opt-in: it needs the Pyodide bundle download)."""
 
     def start(self) -> LocalServer:
-        names = [
-            "TELEGRAM_BOT_TOKEN",
-            "TELEGRAM_WEBHOOK_SECRET",
-            "TELEGRAM_API_BASE",
-            "SLACK_SIGNING_SECRET",
-            "SLACK_BOT_TOKEN",
-            "SLACK_API_BASE",
-            "CHAT_CONCURRENCY",
-            "CHAT_DEBOUNCE_MS",
-            "CHAT_LOCK_TTL_MS",
-        ]
-        variables = [f"--var={n}:{self.env[n]}" for n in names if n in self.env]
+        variables = [f"--var={n}:{self.env[n]}" for n in CONFIG_KEYS if n in self.env]
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
                 [
@@ -116,13 +111,5 @@ class WranglerServer(LocalServer):
                 stdout=log,
                 stderr=log,
             )
-        deadline = time.monotonic() + 300
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise AssertionError(f"pywrangler dev exited: {self.log_path.read_text()[-2000:]}")
-            try:
-                if httpx.get(f"{self.url}/health", timeout=2).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                time.sleep(0.5)
-        raise AssertionError("pywrangler dev did not start")
+        # The first start downloads workerd's Pyodide bundle.
+        return self.wait_healthy(timeout_s=300)
