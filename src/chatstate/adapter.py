@@ -116,9 +116,6 @@ class StateBatch:
         view._condition = condition
         return view
 
-    def __len__(self) -> int:
-        return sum(len(group) for group in self._groups.values())
-
     def _add(self, shard: str, operation: list[Any], decode: Callable[[Any], T]) -> Pending[T]:
         group = self._groups.setdefault(shard, [])
         if self._condition is not None:
