@@ -445,3 +445,11 @@ async def test_a_handler_whose_lock_was_taken_over_stops_without_acknowledging(
     await bot.send("hello")
     await bot.chat.idle()
     assert await state.queue_depth("fake:c1:t1") == 1  # left for the lock's new holder
+
+
+async def test_a_duplicate_delivery_leaves_no_pending_work(make_bot: Callable[..., Bot]) -> None:
+    bot = make_bot("queue")
+    await bot.chat.accept("fake", as_inbound(message(THREAD, "once", "m1"), delivery="d1"))
+    await bot.chat.idle()
+    await bot.chat.accept("fake", as_inbound(message(THREAD, "once", "m1"), delivery="d1"))
+    assert bot.chat.work_index.pending() == []

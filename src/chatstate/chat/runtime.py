@@ -171,27 +171,25 @@ class Chat:
         strategy = self.concurrency.strategy
         # Marked before the batch too: if we crash after it commits but before answering, the
         # platform's retry is deduped, and only this mark leads back to the queued entry.
-        self.work_index.mark(key)
+        marked = self.work_index.mark(key)
         batch = self.state.batch()
-        fresh: Pending[Any]
+        claims = batch
         if delivery_id:
             suffix = f":{index}" if index else ""
-            fresh = batch.set_if_not_exists(
+            delivery = batch.set_if_not_exists(
                 f"dedupe:{platform.name}:{chat_part}:d{delivery_id}{suffix}",
                 True,
                 self.dedupe_ttl_ms,
             )
-        if isinstance(event, Message):
-            message_key = f"dedupe:{platform.name}:{event.id}"
-            fresh = (batch.only_if(fresh) if delivery_id else batch).set_if_not_exists(
-                message_key, True, self.dedupe_ttl_ms
-            )
-            if platform.persist_history:
-                self._append_history(batch, [event], condition=fresh)
-        else:
-            fresh = (batch.only_if(fresh) if delivery_id else batch).set_if_not_exists(
-                f"dedupe:{platform.name}:{chat_part}:a{event.id}", True, self.dedupe_ttl_ms
-            )
+            claims = batch.only_if(delivery)
+        event_key = (
+            f"dedupe:{platform.name}:{event.id}"
+            if isinstance(event, Message)
+            else f"dedupe:{platform.name}:{chat_part}:a{event.id}"
+        )
+        fresh = claims.set_if_not_exists(event_key, True, self.dedupe_ttl_ms)
+        if isinstance(event, Message) and platform.persist_history:
+            self._append_history(batch, [event], condition=fresh)
         entry = QueueEntry(event.to_json(), now, now + self.concurrency.queue_entry_ttl_ms)
         lock: Pending[Any] | None = None
         if strategy == "concurrent":
@@ -211,11 +209,14 @@ class Chat:
             peeked = batch.only_if(lock).peek_queue(key)
         subscribed = batch.only_if(fresh).is_subscribed(event.thread_id)
         await batch.run()
-        if not fresh.value:
-            logger.info("duplicate %s delivery ignored: %s", platform.name, event.id)
-            return
-        if not depth.value:
-            logger.info("%s message %s dropped: %s is busy", platform.name, event.id, key)
+        if not (fresh.value and depth.value):
+            # Nothing was queued: forget the mark unless it predates us or was renewed since.
+            if marked == 1:
+                self.work_index.clear(key, marked)
+            if not fresh.value:
+                logger.info("duplicate %s delivery ignored: %s", platform.name, event.id)
+            else:
+                logger.info("%s message %s dropped: %s is busy", platform.name, event.id, key)
             return
         self.work_index.mark(key)
         hints = {event.id: bool(subscribed.value)}

@@ -19,12 +19,14 @@ class WorkIndex:
             "(queue_key TEXT PRIMARY KEY, version INTEGER NOT NULL) WITHOUT ROWID"
         )
 
-    def mark(self, queue_key: str) -> None:
-        self._sql.exec(
+    def mark(self, queue_key: str) -> int:
+        """Record pending work; the version is 1 when this mark created the entry."""
+        rows = self._sql.exec(
             "INSERT INTO chat_pending_work (queue_key, version) VALUES (?, 1) "
-            "ON CONFLICT (queue_key) DO UPDATE SET version = version + 1",
+            "ON CONFLICT (queue_key) DO UPDATE SET version = version + 1 RETURNING version",
             queue_key,
         )
+        return int(rows[0]["version"])
 
     def version(self, queue_key: str) -> int | None:
         rows = self._sql.exec(
