@@ -6,16 +6,20 @@ behaviour: it adapts storage, alarms, fetch, requests and env to what the core e
 
 from __future__ import annotations
 
+import asyncio
+import sys
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import workers
+from pyodide.ffi import create_proxy
 
-from chatstate.config import CONFIG_KEYS
+from chatstate.config import CONFIG_KEYS, BotConfig
 from chatstate.http import MAX_BODY_BYTES, HttpRequest, HttpResponse
 from chatstate.http_client import HttpResult
+from chatstate.logs import configure_logging
 from chatstate.ports import Row, SqlValue
 
 T = TypeVar("T")
@@ -23,6 +27,18 @@ T = TypeVar("T")
 
 def wall_clock_ms() -> int:
     return time.time_ns() // 1_000_000
+
+
+def keep_alive_until_done(ctx: Any, task: asyncio.Task[Any]) -> None:
+    """Keep a Durable Object alive until an already scheduled task finishes.
+
+    A Durable Object's ctx.waitUntil is not patched for Python: a bare coroutine passed to it
+    never runs, and a task passed directly becomes a borrowed proxy destroyed when this call
+    returns. A proxy we own, destroyed when the task is done, is what workerd runs cleanly.
+    """
+    proxy = create_proxy(task)
+    ctx.waitUntil(proxy)
+    task.add_done_callback(lambda _: proxy.destroy())
 
 
 def _bindable(value: SqlValue) -> SqlValue:
@@ -81,6 +97,27 @@ def env_values(env: Any) -> dict[str, str]:
         if value is not None:
             values[key] = str(value)
     return values
+
+
+_configs: dict[frozenset[tuple[str, str]], BotConfig] = {}
+
+
+def bot_config(env: Any) -> BotConfig:
+    """The configuration, parsed once per isolate (and again only if vars or secrets change).
+
+    The first parse also sets up logging: stdout reaches `wrangler dev` and `wrangler tail`."""
+    values = env_values(env)
+    key = frozenset(values.items())
+    config = _configs.get(key)
+    if config is None:
+        config = BotConfig.from_env(values)
+        # Workers logs carry their own timestamps.
+        configure_logging(
+            config.log_level, config.secrets, sys.stdout, "%(levelname)s %(name)s: %(message)s"
+        )
+        _configs.clear()
+        _configs[key] = config
+    return config
 
 
 class BodyTooLarge(Exception):

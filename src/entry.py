@@ -15,10 +15,11 @@ from chatstate.chat.events import Inbound, inbound_to_json
 from chatstate.config import BotConfig, ConfigError
 from chatstate.http import MAX_BODY_BYTES, HttpResponse
 from chatstate.ingress import Ingress
+from chatstate.platforms.base import Platform
 from cloudflare_io import (
     BodyTooLarge,
     WorkersHttpClient,
-    env_values,
+    bot_config,
     read_request,
     to_response,
     wall_clock_ms,
@@ -29,12 +30,21 @@ from state_agent import ChatSdkStateAgent
 __all__ = ["ChatMessenger", "ChatSdkStateAgent", "Default"]
 
 MESSENGER_NAME = "bot"
+# Built once per isolate for the configuration in force; the ingress only verifies and parses.
+_platforms: dict[BotConfig, dict[str, Platform]] = {}
+
+
+def _platforms_for(config: BotConfig) -> dict[str, Platform]:
+    if config not in _platforms:
+        _platforms.clear()
+        _platforms[config] = {p.name: p for p in build_platforms(config, WorkersHttpClient())}
+    return _platforms[config]
 
 
 class Default(WorkerEntrypoint):  # type: ignore[misc]
     async def fetch(self, request: Any) -> Any:
         try:
-            config = BotConfig.from_env(env_values(self.env))
+            config = bot_config(self.env)
         except ConfigError as error:
             return to_response(HttpResponse.text(500, f"configuration error: {error}\n"))
         try:
@@ -43,7 +53,7 @@ class Default(WorkerEntrypoint):  # type: ignore[misc]
             return to_response(
                 HttpResponse.text(413, f"request body is larger than {MAX_BODY_BYTES} bytes\n")
             )
-        platforms = {p.name: p for p in build_platforms(config, WorkersHttpClient())}
+        platforms = _platforms_for(config)
 
         async def forward(platform: str, inbound: Inbound) -> None:
             # One parent per bot, or per channel so one busy bot is not one hot object.

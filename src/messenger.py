@@ -8,7 +8,6 @@ them after an eviction, from storage rather than memory.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine
 from typing import Any
 
 from workers import DurableObject
@@ -17,8 +16,13 @@ from chatstate.adapter import StateAdapter
 from chatstate.bot_setup import build_chat
 from chatstate.chat.events import inbound_from_json
 from chatstate.chat.work_index import WorkIndex
-from chatstate.config import BotConfig
-from cloudflare_io import DurableObjectSql, WorkersHttpClient, env_values, wall_clock_ms
+from cloudflare_io import (
+    DurableObjectSql,
+    WorkersHttpClient,
+    bot_config,
+    keep_alive_until_done,
+    wall_clock_ms,
+)
 
 # A handler's lock lapses after its TTL; re-check pending work a little after that.
 RECHECK_DELAY_MS = 45_000
@@ -29,7 +33,7 @@ MAX_PARALLEL_SHARD_CALLS = 6
 class ChatMessenger(DurableObject):  # type: ignore[misc]
     def __init__(self, ctx: Any, env: Any) -> None:
         super().__init__(ctx, env)
-        config = BotConfig.from_env(env_values(env))
+        config = bot_config(env)
         self._parallel = asyncio.Semaphore(MAX_PARALLEL_SHARD_CALLS)
         self._state = StateAdapter(self._call_shard, clock=wall_clock_ms)
         self._work_index = WorkIndex(DurableObjectSql(ctx.storage))
@@ -38,7 +42,9 @@ class ChatMessenger(DurableObject):  # type: ignore[misc]
             state=self._state,
             work_index=self._work_index,
             http=WorkersHttpClient(),
-            spawn=self._keep_alive,
+            # Handler work runs after the webhook is answered; waitUntil keeps the object alive
+            # until it is done. If the object is evicted anyway, the work index brings it back.
+            keep_alive=lambda task: keep_alive_until_done(ctx, task),
         )
         self._recovered = False
 
@@ -48,11 +54,6 @@ class ChatMessenger(DurableObject):  # type: ignore[misc]
                 operations
             )
             return reply
-
-    def _keep_alive(self, work: Coroutine[Any, Any, None]) -> None:
-        # Handler work runs after the webhook is answered; waitUntil keeps the object alive
-        # until it is done. If the object is evicted anyway, the work index brings it back.
-        self.ctx.waitUntil(work)
 
     async def _ready(self) -> None:
         await self._state.connect()
@@ -71,6 +72,7 @@ class ChatMessenger(DurableObject):  # type: ignore[misc]
     async def alarm(self, alarm_info: Any = None) -> None:
         await self._state.connect()
         self._recovered = True
-        await self._chat.recover()
+        # The alarm stays open until the re-driven work is done: if it fails, the alarm retries.
+        await asyncio.gather(*await self._chat.recover())
         if self._work_index.pending():
             await self.ctx.storage.setAlarm(wall_clock_ms() + RECHECK_DELAY_MS)

@@ -269,7 +269,7 @@ async def test_accepted_work_survives_a_restart_and_runs_once(
         state=state,
         work_index=WorkIndex(index_sql),
         concurrency=concurrency,
-        spawn=lambda coroutine: coroutine.close(),  # the process dies before any handler runs
+        keep_alive=lambda task: task.cancel(),  # the process dies before any handler runs
     )
     await crashed.accept("fake", as_inbound(message(THREAD, "survivor", "m1"), "d1"))
     await state.force_release_lock("fake:c1:t1")  # its lock would lapse after the crash

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .adapter import StateAdapter
-from .chat.runtime import Chat, Spawn
+from .chat.runtime import Chat, KeepAlive
 from .chat.work_index import WorkIndex
 from .config import BotConfig
 from .http_client import HttpClient
@@ -41,7 +41,7 @@ def build_chat(
     state: StateAdapter,
     work_index: WorkIndex,
     http: HttpClient,
-    spawn: Spawn | None = None,
+    keep_alive: KeepAlive | None = None,
 ) -> Chat:
     """The bot's Chat with the example handlers of `src/bot.py` registered."""
     import bot  # the bot author's module; imported here so the core never depends on it
@@ -52,7 +52,7 @@ def build_chat(
         work_index=work_index,
         concurrency=config.concurrency,
         lock_ttl_ms=config.lock_ttl_ms,
-        spawn=spawn,
+        keep_alive=keep_alive,
     )
     bot.setup(chat)
     return chat

@@ -6,6 +6,7 @@ Errors say exactly what to set.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,7 +33,12 @@ CONFIG_KEYS = (
     "SLACK_BOT_TOKEN",
     "SLACK_API_BASE",
     "MESSENGER_PER_CHANNEL",
+    "CHAT_LOG_LEVEL",
+    "CHAT_SHUTDOWN_GRACE_MS",
 )
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+# Telegram's rule for setWebhook's secret_token, which it echoes in every webhook's header.
+TELEGRAM_SECRET_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,256}")
 
 
 @dataclass(frozen=True)
@@ -50,6 +56,20 @@ class BotConfig:
     slack_api_base: str
     # On Cloudflare: one parent Durable Object per channel instead of one per bot.
     messenger_per_channel: bool
+    log_level: str
+    # Locally, on SIGTERM: how long running handlers get before their work is left queued.
+    shutdown_grace_ms: int
+
+    @property
+    def secrets(self) -> list[str]:
+        """Every configured secret, for scrubbing log lines."""
+        values = (
+            self.telegram_bot_token,
+            self.telegram_webhook_secret,
+            self.slack_signing_secret,
+            self.slack_bot_token,
+        )
+        return [v for v in values if v]
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> BotConfig:
@@ -69,6 +89,14 @@ class BotConfig:
 
         telegram_token, telegram_secret = pair("TELEGRAM_BOT_TOKEN", "TELEGRAM_WEBHOOK_SECRET")
         slack_secret, slack_token = pair("SLACK_SIGNING_SECRET", "SLACK_BOT_TOKEN")
+        if telegram_secret is not None and not TELEGRAM_SECRET_PATTERN.fullmatch(telegram_secret):
+            raise ConfigError(
+                "TELEGRAM_WEBHOOK_SECRET must be 1-256 characters of A-Z, a-z, 0-9, _ and - "
+                "(Telegram's rule for setWebhook's secret_token)"
+            )
+        log_level = env.get("CHAT_LOG_LEVEL", "INFO").upper()
+        if log_level not in LOG_LEVELS:
+            raise ConfigError(f"CHAT_LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}")
         strategy = env.get("CHAT_CONCURRENCY", "queue")
         if strategy not in STRATEGIES:
             raise ConfigError(
@@ -94,4 +122,6 @@ class BotConfig:
             slack_bot_token=slack_token,
             slack_api_base=env.get("SLACK_API_BASE", "https://slack.com/api"),
             messenger_per_channel=env.get("MESSENGER_PER_CHANNEL", "").lower() in ("1", "true"),
+            log_level=log_level,
+            shutdown_grace_ms=integer("CHAT_SHUTDOWN_GRACE_MS", 10_000),
         )

@@ -37,7 +37,9 @@ DEDUPE_TTL_MS = 600_000
 HISTORY_MAX_MESSAGES = 100
 HISTORY_TTL_MS = 7 * 24 * 3600 * 1000
 
-Spawn = Callable[[Coroutine[Any, Any, None]], None]
+# Called with each background task as it starts: a runtime that must be told about work that
+# outlives a request (a Durable Object's waitUntil) hooks in here.
+KeepAlive = Callable[["asyncio.Task[None]"], None]
 Sleep = Callable[[float], Awaitable[None]]
 MessageHandler = Callable[..., Awaitable[None]]
 
@@ -93,7 +95,7 @@ class Chat:
         user_name: str = "bot",
         lock_ttl_ms: int = DEFAULT_LOCK_TTL_MS,
         dedupe_ttl_ms: int = DEDUPE_TTL_MS,
-        spawn: Spawn | None = None,
+        keep_alive: KeepAlive | None = None,
         sleep: Sleep = asyncio.sleep,
     ) -> None:
         self.platforms = {p.name: p for p in platforms}
@@ -105,8 +107,10 @@ class Chat:
         self.dedupe_ttl_ms = dedupe_ttl_ms
         self.transcripts = Transcripts(state)
         self._sleep = sleep
-        self._spawn = spawn or self._track
+        self._keep_alive = keep_alive
         self._tasks: set[asyncio.Task[None]] = set()
+        # Conversations this process is handling now: recovery leaves them to their runner.
+        self._running: set[str] = set()
         self._slots = asyncio.Semaphore(self.concurrency.max_concurrent or 2**31)
         self._mention: list[_Registered] = []
         self._direct: list[_Registered] = []
@@ -247,6 +251,20 @@ class Chat:
     # --- running handlers --------------------------------------------------------------------
 
     async def _run_locked(
+        self,
+        platform: Platform,
+        key: str,
+        lock: Lock,
+        entries: list[tuple[int, QueueEntry]],
+        hints: dict[str, bool],
+    ) -> None:
+        self._running.add(key)
+        try:
+            await self._run_rounds(platform, key, lock, entries, hints)
+        finally:
+            self._running.discard(key)
+
+    async def _run_rounds(
         self,
         platform: Platform,
         key: str,
@@ -429,6 +447,12 @@ class Chat:
         renewal = asyncio.ensure_future(renew())
         try:
             yield held
+        except asyncio.CancelledError:
+            # Stopped mid-handler: the work stays queued, and the next start need not wait for
+            # this lock to lapse (release is token-checked, so a successor's lock is safe).
+            with contextlib.suppress(Exception):
+                await self.state.release_lock(held.lock)
+            raise
         finally:
             renewal.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -436,10 +460,16 @@ class Chat:
 
     # --- recovery and background work --------------------------------------------------------
 
-    async def recover(self) -> None:
-        """Re-drive every conversation with accepted, unhandled work (after a restart)."""
-        for key in self.work_index.pending():
+    async def recover(self) -> list[asyncio.Task[None]]:
+        """Re-drive every conversation with accepted, unhandled work (after a restart).
+
+        Returns the started work, so a caller that must stay alive until it is done (a
+        Durable Object's alarm) can await it."""
+        return [
             self._spawn(self._resume(key))
+            for key in self.work_index.pending()
+            if key not in self._running
+        ]
 
     async def _resume(self, key: str) -> None:
         deadline = self.state.clock() + self.concurrency.queue_entry_ttl_ms + self.lock_ttl_ms
@@ -467,15 +497,32 @@ class Chat:
                     await self._run_concurrent(platform, key, entries, entry.message["id"], {})
             return
 
-    def _track(self, coroutine: Coroutine[Any, Any, None]) -> None:
+    def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
         task = asyncio.get_running_loop().create_task(coroutine)
         self._tasks.add(task)
         task.add_done_callback(self._finished)
+        if self._keep_alive is not None:
+            self._keep_alive(task)
+        return task
 
     def _finished(self, task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
             logger.error("background chat work failed", exc_info=task.exception())
+
+    async def stop(self, grace_s: float) -> int:
+        """Give running work `grace_s` to finish, then cancel the rest; how many were cancelled.
+
+        Cancelled work is not acknowledged, so it stays queued and is re-driven by recover()."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + grace_s
+        while self._tasks and (remaining := deadline - loop.time()) > 0:
+            await asyncio.wait(list(self._tasks), timeout=remaining)
+        unfinished = list(self._tasks)
+        for task in unfinished:
+            task.cancel()
+        await asyncio.gather(*unfinished, return_exceptions=True)
+        return len(unfinished)
 
     async def idle(self) -> None:
         """Wait until every handler started so far has finished (tests, graceful shutdown)."""

@@ -2,27 +2,26 @@
 
 from __future__ import annotations
 
-import logging
 import sys
 
 import uvicorn
 
 from ..config import BotConfig, ConfigError
+from ..logs import configure_logging
 from .app import LocalRuntime
 from .asgi import asgi_app
 
 
 def main() -> None:
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
     try:
         config = BotConfig.from_env()
     except ConfigError as error:
         sys.exit(f"configuration error: {error}")
+    configure_logging(config.log_level, config.secrets)
     runtime = LocalRuntime(config)
     app = asgi_app(runtime.handle, on_startup=runtime.startup, on_shutdown=runtime.shutdown)
-    uvicorn.run(app, host=config.host, port=config.port, log_level="info")
+    # log_config=None: uvicorn's loggers go through the redacting handler like everyone else's.
+    uvicorn.run(app, host=config.host, port=config.port, log_config=None)
 
 
 if __name__ == "__main__":

@@ -48,7 +48,15 @@ class LocalRuntime:
         )
 
     async def shutdown(self, *_: Any) -> None:
-        await self.chat.idle()
+        # uvicorn has stopped accepting by now; handlers get a bounded grace period, and what
+        # they leave unfinished stays queued for the next start.
+        unfinished = await self.chat.stop(self.config.shutdown_grace_ms / 1000)
+        if unfinished:
+            logger.warning(
+                "%d handler(s) still running after %d ms; their work resumes at next start",
+                unfinished,
+                self.config.shutdown_grace_ms,
+            )
         await self.state.disconnect()
         await self.http.close()
         self._parent_sql.close()

@@ -30,6 +30,8 @@ from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from pyodide.ffi import DESTROYED, PyProxy
+
 MAX_BOUND_PARAMETERS = 100
 _TRANSACTION_STATEMENT = re.compile(r"^\s*(BEGIN|COMMIT|END|ROLLBACK|SAVEPOINT|RELEASE)\b", re.I)
 
@@ -260,18 +262,42 @@ class WorkerEntrypoint:
 
 
 class ExecutionContext:
+    """A WorkerEntrypoint's ctx: the SDK patches waitUntil to take coroutines and futures."""
+
     def __init__(self, runtime: Runtime) -> None:
         self._runtime = runtime
 
-    def waitUntil(self, work: Awaitable[Any]) -> None:
-        self._runtime._background(work)
+    def waitUntil(self, work: Any) -> None:
+        if isinstance(work, PyProxy):
+            work = work.unwrap()
+        self._runtime._background(asyncio.ensure_future(work))
 
 
-class DurableObjectState(ExecutionContext):
+class DurableObjectState:
+    """A Durable Object's ctx. Its waitUntil is not patched for Python (checked on workerd):
+
+    - a bare coroutine is never run (workerd logs "coroutine ... was never awaited");
+    - a task or future runs, but the borrowed proxy JavaScript got is destroyed when the call
+      returns, and workerd reports an uncaught error;
+    - a proxy from create_proxy keeps the task reachable until the proxy is destroyed.
+    """
+
     def __init__(self, runtime: Runtime, name: str, storage: Storage) -> None:
-        super().__init__(runtime)
+        self._runtime = runtime
         self.storage = storage
         self.name = name
+
+    def waitUntil(self, work: Any) -> None:
+        if isinstance(work, PyProxy):
+            self._runtime._background(work.unwrap())
+        elif inspect.iscoroutine(work):
+            self._runtime.dropped.append(work.__qualname__)
+            work.close()
+        elif isinstance(work, asyncio.Future):
+            self._runtime._background(work)
+            self._runtime.uncaught.append(DESTROYED)
+        else:
+            raise TypeError(f"waitUntil() takes a promise, not {type(work).__name__}")
 
 
 class Stub:
@@ -366,12 +392,14 @@ class Runtime:
         for binding, namespace in self.namespaces.items():
             setattr(self.env, binding, namespace)
         self._tasks: set[asyncio.Future[Any]] = set()
+        # What workerd would have logged: coroutines waitUntil never ran, uncaught JS errors.
+        self.dropped: list[str] = []
+        self.uncaught: list[str] = []
 
     def entrypoint(self, cls: type) -> Any:
         return cls(ExecutionContext(self), self.env)
 
-    def _background(self, work: Awaitable[Any]) -> None:
-        task = asyncio.ensure_future(work)
+    def _background(self, task: asyncio.Future[Any]) -> None:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
