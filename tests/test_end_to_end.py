@@ -3,29 +3,23 @@ observed at fake Telegram and Slack API servers on loopback."""
 
 from __future__ import annotations
 
-import os
-import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 
-from support.fake_apis import FakeApis
-from support.local_server import (
-    BOT_USERNAME,
-    SLACK_SECRET,
-    SLACK_TOKEN,
-    TELEGRAM_SECRET,
-    TELEGRAM_TOKEN,
-    WRANGLER_OPT_IN,
-    LocalServer,
-    WranglerServer,
+from support.e2e import (
+    TELEGRAM_HEADERS,
+    post_slack,
+    post_telegram,
+    queue_depth,
+    shard_files,
 )
+from support.fake_apis import FakeApis
+from support.local_server import BOT_USERNAME, SLACK_SECRET, LocalServer
 from support.payloads import (
     body,
     slack_app_mention,
@@ -36,62 +30,6 @@ from support.payloads import (
 )
 
 pytestmark = pytest.mark.e2e
-TELEGRAM_HEADERS = {
-    "content-type": "application/json",
-    "x-telegram-bot-api-secret-token": TELEGRAM_SECRET,
-}
-
-
-@pytest.fixture
-def apis() -> Iterator[FakeApis]:
-    fake = FakeApis(TELEGRAM_TOKEN, SLACK_TOKEN, BOT_USERNAME).start()
-    yield fake
-    fake.stop()
-
-
-@pytest.fixture(params=["local", "wrangler"])
-def runtime_kind(request: pytest.FixtureRequest) -> str:
-    if request.param == "wrangler" and os.environ.get(WRANGLER_OPT_IN) != "1":
-        pytest.skip(
-            f"pywrangler dev runs only with {WRANGLER_OPT_IN}=1 (workerd downloads Pyodide)"
-        )
-    return str(request.param)
-
-
-@pytest.fixture
-def start_server(
-    tmp_path: Path, apis: FakeApis, runtime_kind: str
-) -> Iterator[Callable[..., LocalServer]]:
-    servers: list[LocalServer] = []
-    kind = WranglerServer if runtime_kind == "wrangler" else LocalServer
-
-    def start(**env: str) -> LocalServer:
-        server = kind(tmp_path / "data", apis.base, tmp_path / "server.log", **env)
-        servers.append(server.start())
-        return server
-
-    yield start
-    for server in servers:
-        server.stop()
-
-
-def post_telegram(server: LocalServer, update: dict[str, Any]) -> httpx.Response:
-    return httpx.post(
-        f"{server.url}/webhooks/telegram",
-        content=body(update),
-        headers=TELEGRAM_HEADERS,
-        timeout=30,
-    )
-
-
-def post_slack(server: LocalServer, envelope: dict[str, Any], **headers: str) -> httpx.Response:
-    raw = body(envelope)
-    return httpx.post(
-        f"{server.url}/webhooks/slack",
-        content=raw,
-        headers={**slack_signed_headers(SLACK_SECRET, raw), **headers},
-        timeout=30,
-    )
 
 
 def test_a_telegram_mention_gets_a_reply(
@@ -198,12 +136,6 @@ def test_the_bots_own_slack_messages_are_ignored(
     assert len(apis.sent("chat.postMessage")) == 1
 
 
-def shard_files(server: LocalServer) -> list[Path]:
-    if isinstance(server, WranglerServer):
-        return []  # Durable Object storage under wrangler is not ours to inspect
-    return sorted((server.data_dir / "shards").glob("*.sqlite3"))
-
-
 @pytest.mark.parametrize(
     ("path", "content", "headers", "method", "status"),
     [
@@ -302,31 +234,17 @@ def test_two_chats_are_handled_in_parallel(
     assert {r["chat_id"] for r in replies} == {-100201, -100202}
 
 
-def queue_depth(server: LocalServer, shard_file: str, queue_key: str) -> int:
-    with sqlite3.connect(server.data_dir / "shards" / shard_file) as conn:
-        return int(
-            conn.execute(
-                "SELECT COUNT(*) FROM chat_state_queue WHERE thread_id = ?", (queue_key,)
-            ).fetchone()[0]
-        )
-
-
 def test_a_kill_mid_burst_loses_no_accepted_update_and_reruns_no_finished_one(
     start_server: Callable[..., LocalServer], apis: FakeApis
 ) -> None:
     server = start_server(CHAT_LOCK_TTL_MS="2000")
-    if isinstance(server, WranglerServer):
-        pytest.skip("killing pywrangler dev is not a Durable Object crash; covered locally")
     # Finished before the crash: its reply is sent and its queue entry acknowledged.
     post_telegram(server, telegram_message_update(-100301, "finished", bot_username=BOT_USERNAME))
     apis.wait_for("sendMessage", 1)
     deadline = time.monotonic() + 10
-    while (
-        queue_depth(server, "telegram%3A-100301.sqlite3", "telegram:-100301")
-        and time.monotonic() < deadline
-    ):
+    while queue_depth(server, "telegram:-100301") and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert queue_depth(server, "telegram%3A-100301.sqlite3", "telegram:-100301") == 0
+    assert queue_depth(server, "telegram:-100301") == 0
 
     apis.gate.clear()  # the next reply hangs: the handler is mid-way when the process dies
     post_telegram(

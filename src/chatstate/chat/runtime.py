@@ -39,7 +39,7 @@ HISTORY_TTL_MS = 7 * 24 * 3600 * 1000
 
 # Called with each background task as it starts: a runtime that must be told about work that
 # outlives a request (a Durable Object's waitUntil) hooks in here.
-KeepAlive = Callable[["asyncio.Task[None]"], None]
+KeepAlive = Callable[["asyncio.Task[None]"], object]
 Sleep = Callable[[float], Awaitable[None]]
 MessageHandler = Callable[..., Awaitable[None]]
 

@@ -1,0 +1,60 @@
+"""Helpers of the end-to-end suite: sending signed webhooks, and reading the state a server left
+on disk, whichever runtime it is (the local runtime's shard files or workerd's Durable Object
+SQLite files)."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from support.local_server import SLACK_SECRET, TELEGRAM_SECRET, LocalServer, WranglerServer
+from support.payloads import body, slack_signed_headers
+
+TELEGRAM_HEADERS = {
+    "content-type": "application/json",
+    "x-telegram-bot-api-secret-token": TELEGRAM_SECRET,
+}
+
+
+def post_telegram(server: LocalServer, update: dict[str, Any]) -> httpx.Response:
+    return httpx.post(
+        f"{server.url}/webhooks/telegram",
+        content=body(update),
+        headers=TELEGRAM_HEADERS,
+        timeout=30,
+    )
+
+
+def post_slack(server: LocalServer, envelope: dict[str, Any], **headers: str) -> httpx.Response:
+    raw = body(envelope)
+    return httpx.post(
+        f"{server.url}/webhooks/slack",
+        content=raw,
+        headers={**slack_signed_headers(SLACK_SECRET, raw), **headers},
+        timeout=30,
+    )
+
+
+def shard_files(server: LocalServer) -> list[Path]:
+    """Every SQLite file holding chat state shards."""
+    if isinstance(server, WranglerServer):
+        # One file per object, named by its id; workerd keeps its own metadata.sqlite beside.
+        objects = (server.do_storage / "chatstate-bot-ChatSdkStateAgent").glob("*.sqlite")
+        return sorted(p for p in objects if p.name != "metadata.sqlite")
+    return sorted((server.data_dir / "shards").glob("*.sqlite3"))
+
+
+def queue_depth(server: LocalServer, queue_key: str) -> int:
+    """Entries waiting in a conversation's queue, read from the files on disk."""
+    depth = 0
+    for path in shard_files(server):
+        with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as conn:
+            tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
+            if "chat_state_queue" in tables:
+                depth += conn.execute(
+                    "SELECT COUNT(*) FROM chat_state_queue WHERE thread_id = ?", (queue_key,)
+                ).fetchone()[0]
+    return depth
