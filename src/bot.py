@@ -2,7 +2,7 @@
 
 Mention it (or DM it) and it subscribes to the thread; then it answers every message there,
 says how many messages each answer stands for, and counts them in the thread's state.
-`/start` anywhere offers a button.
+`/start` anywhere offers a button; an edited message gets an answer of its own.
 """
 
 from __future__ import annotations
@@ -35,6 +35,10 @@ def setup(chat: Chat) -> None:
     @chat.on_message(r"^/start\b")
     async def start(thread: Thread, message: Message) -> None:
         await thread.post("Welcome! Press the button.", buttons=[Button("ping", "Ping")])
+
+    @chat.on_edited_message  # edits reach only this handler, never the ones above
+    async def edited(thread: Thread, message: Message) -> None:
+        await thread.post(f"you edited a message to: {message.text}")
 
     @chat.on_action("ping")
     async def pong(thread: Thread, action: Action) -> None:

@@ -86,7 +86,12 @@ class WorkersHttpClient:
 
     async def post(self, url: str, body: bytes, headers: dict[str, str]) -> HttpResult:
         response = await workers.fetch(url, method="POST", headers=headers, body=body)
-        return HttpResult(int(response.status), bytes(await response.bytes()))
+        retry_after = response.headers.get("retry-after")
+        return HttpResult(
+            int(response.status),
+            bytes(await response.bytes()),
+            {"retry-after": str(retry_after)} if retry_after else {},
+        )
 
 
 def env_values(env: Any) -> dict[str, str]:
@@ -129,11 +134,31 @@ async def read_request(request: Any) -> HttpRequest:
     declared = request.headers.get("content-length") or ""
     if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
         raise BodyTooLarge
-    body = bytes(await request.bytes()) if request.method in ("POST", "PUT", "PATCH") else b""
-    if len(body) > MAX_BODY_BYTES:
-        raise BodyTooLarge
+    body = b""
+    if request.method in ("POST", "PUT", "PATCH"):
+        body = await _read_limited(request.body, MAX_BODY_BYTES)
     headers = {name.lower(): value for name, value in request.headers.items()}
     return HttpRequest(str(request.method), urlsplit(str(request.url)).path, headers, body)
+
+
+async def _read_limited(stream: Any, limit: int) -> bytes:
+    """Read a JS ReadableStream, refusing it as soon as it passes `limit` bytes: a chunked
+    body has no Content-Length to refuse it by, and must not be buffered whole first."""
+    if stream is None:
+        return b""
+    reader = stream.getReader()
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        chunk = await reader.read()
+        if chunk.done:
+            return b"".join(chunks)
+        data = bytes(chunk.value.to_bytes())
+        size += len(data)
+        if size > limit:
+            await reader.cancel()
+            raise BodyTooLarge
+        chunks.append(data)
 
 
 def to_response(response: HttpResponse) -> Any:

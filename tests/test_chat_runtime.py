@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -16,6 +17,7 @@ from chatstate.chat.thread import Thread
 from chatstate.chat.work_index import WorkIndex
 from chatstate.errors import LockLostError
 from chatstate.local_state import LocalStateAdapter
+from chatstate.platforms.base import PlatformApiError
 from chatstate.sqlite_port import SqlitePort
 from support.fake_platform import FakePlatform, ManualSleep, action, as_inbound, message
 
@@ -453,3 +455,82 @@ async def test_a_duplicate_delivery_leaves_no_pending_work(make_bot: Callable[..
     await bot.chat.idle()
     await bot.chat.accept("fake", as_inbound(message(THREAD, "once", "m1"), delivery="d1"))
     assert bot.chat.work_index.pending() == []
+
+
+async def test_each_thread_that_waited_behind_a_shared_lock_gets_its_own_handler_call(
+    make_bot: Callable[..., Bot],
+) -> None:
+    bot = make_bot("queue")
+    bot.platform.lock_scope = "channel"  # one lock for the whole chat, as on Telegram
+    bot.finish.clear()
+    await bot.send("first", thread="fake:c1:t1")
+    await bot.started.wait()
+    await bot.send("b1", thread="fake:c1:t2")
+    await bot.send("a1", thread="fake:c1:t1")
+    await bot.send("b2", thread="fake:c1:t2")
+    bot.finish.set()
+    await bot.chat.idle()
+    assert bot.calls == [("first", [], 1), ("a1", [], 1), ("b2", ["b1"], 2)]
+
+
+async def test_an_edit_goes_to_edit_handlers_only_and_stays_out_of_history(
+    make_bot: Callable[..., Bot],
+) -> None:
+    bot = make_bot("queue")
+    edits: list[str] = []
+
+    @bot.chat.on_edited_message
+    async def edited(thread: Thread, message: Message) -> None:
+        edits.append(message.text)
+
+    edit = replace(message(THREAD, "fixed", "m1:edit:1"), is_edit=True)
+    await bot.chat.accept("fake", as_inbound(edit))
+    await bot.chat.idle()
+    assert (edits, bot.calls) == (["fixed"], [])
+    assert await bot.chat.state.get_list(f"msg-history:{THREAD}") == []
+
+
+async def test_an_action_whose_acknowledgement_fails_still_runs_its_handler(
+    make_bot: Callable[..., Bot],
+) -> None:
+    bot = make_bot("queue")
+
+    async def refuse(action: Action) -> None:
+        raise PlatformApiError("fake answerCallbackQuery failed with HTTP 400: query is too old")
+
+    bot.platform.acknowledge = refuse  # type: ignore[method-assign]
+    pressed: list[str] = []
+
+    @bot.chat.on_action("ping")
+    async def ping(thread: Thread, action: Action) -> None:
+        pressed.append(action.id)
+
+    await bot.chat.accept("fake", as_inbound(action(THREAD, "ping", "press-1")))
+    await bot.chat.idle()
+    assert pressed == ["press-1"]
+
+
+async def test_stop_leaves_a_handler_past_its_grace_queued_and_its_lock_free(
+    make_bot: Callable[..., Bot],
+) -> None:
+    bot = make_bot("queue")
+    bot.finish.clear()
+    await bot.send("slow")
+    await bot.started.wait()
+    assert await bot.chat.stop(grace_s=0.01) == 1
+    assert await bot.chat.state.queue_depth(THREAD) == 1
+    assert bot.chat.work_index.pending() == [THREAD]
+    assert await bot.chat.state.acquire_lock(THREAD, 1_000) is not None
+
+
+async def test_stop_waits_for_a_handler_that_finishes_within_its_grace(
+    make_bot: Callable[..., Bot],
+) -> None:
+    bot = make_bot("queue")
+    bot.finish.clear()
+    await bot.send("quick")
+    await bot.started.wait()
+    asyncio.get_running_loop().call_later(0.05, bot.finish.set)
+    assert await bot.chat.stop(grace_s=5) == 0
+    assert bot.calls == [("quick", [], 1)]
+    assert await bot.chat.state.queue_depth(THREAD) == 0

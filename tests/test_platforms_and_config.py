@@ -121,6 +121,16 @@ async def test_deleting_a_transcript_leaves_it_empty(state: LocalStateAdapter) -
         ({"SLACK_BOT_TOKEN": "b"}, "SLACK_SIGNING_SECRET is required when SLACK_BOT_TOKEN is set"),
         ({"PORT": "eighty"}, "PORT must be a whole number"),
         ({"CHAT_CONCURRENCY": "parallel"}, "CHAT_CONCURRENCY must be one of"),
+        (
+            {"TELEGRAM_BOT_TOKEN": "t", "TELEGRAM_WEBHOOK_SECRET": "has space"},
+            "TELEGRAM_WEBHOOK_SECRET must be 1-256 characters of A-Z, a-z, 0-9, _ and -",
+        ),
+        (
+            {"TELEGRAM_BOT_TOKEN": "t", "TELEGRAM_WEBHOOK_SECRET": "a" * 257},
+            "TELEGRAM_WEBHOOK_SECRET must be 1-256 characters",
+        ),
+        ({"CHAT_LOG_LEVEL": "LOUD"}, "CHAT_LOG_LEVEL must be one of DEBUG, INFO, WARNING, ERROR"),
+        ({"CHAT_SHUTDOWN_GRACE_MS": "soon"}, "CHAT_SHUTDOWN_GRACE_MS must be a whole number"),
     ],
 )
 def test_configuration_errors_say_what_to_set(env: dict[str, str], message: str) -> None:
@@ -132,3 +142,9 @@ def test_an_empty_environment_is_a_bot_with_no_platform() -> None:
     config = BotConfig.from_env({})
     assert config.telegram_bot_token is None and config.slack_bot_token is None
     assert config.concurrency.strategy == "queue"
+
+
+def test_a_webhook_secret_of_256_allowed_characters_is_accepted() -> None:
+    secret = ("Az09_-" * 43)[:256]
+    config = BotConfig.from_env({"TELEGRAM_BOT_TOKEN": "t", "TELEGRAM_WEBHOOK_SECRET": secret})
+    assert config.telegram_webhook_secret == secret

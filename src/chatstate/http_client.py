@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Protocol
 
 
@@ -10,6 +11,8 @@ from typing import Protocol
 class HttpResult:
     status: int
     body: bytes
+    # Lower-cased names; the adapters read only a few (retry-after).
+    headers: Mapping[str, str] = field(default_factory=dict)
 
 
 class HttpClient(Protocol):

@@ -54,6 +54,7 @@ class Ingress:
             return rejected.response
         if isinstance(parsed, HttpResponse):
             return parsed
+        logger.debug("%s delivery %s: %d event(s)", name, parsed.delivery_id, len(parsed.events))
         if parsed.events:
             try:
                 await self._accept(name, parsed)

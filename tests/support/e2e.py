@@ -51,7 +51,7 @@ def queue_depth(server: LocalServer, queue_key: str) -> int:
     """Entries waiting in a conversation's queue, read from the files on disk."""
     depth = 0
     for path in shard_files(server):
-        with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as conn:
+        with sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True) as conn:
             tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
             if "chat_state_queue" in tables:
                 depth += conn.execute(

@@ -26,6 +26,8 @@ class FakeApis:
         self.barrier: threading.Barrier | None = None
         self.barrier_met = False
         self._message_ids = iter(range(1000, 10**6))
+        # Answers to give instead of the normal one, first in first out, per method.
+        self._scripted: dict[str, list[tuple[int, dict[str, Any], dict[str, str]]]] = {}
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         self.server.daemon_threads = True
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
@@ -43,6 +45,23 @@ class FakeApis:
         self.server.shutdown()
         self.server.server_close()
 
+    def fail_next(
+        self,
+        method: str,
+        status: int,
+        answer: dict[str, Any],
+        times: int = 1,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        """Answer the next `times` calls of `method` with this error (the call is recorded)."""
+        with self.lock:
+            self._scripted.setdefault(method, []).extend([(status, answer, headers or {})] * times)
+
+    def _scripted_answer(self, method: str) -> tuple[int, dict[str, Any], dict[str, str]] | None:
+        with self.lock:
+            queue = self._scripted.get(method)
+            return queue.pop(0) if queue else None
+
     def sent(self, method: str) -> list[dict[str, Any]]:
         with self.lock:
             return [payload for name, payload in self.calls if name == method]
@@ -57,6 +76,18 @@ class FakeApis:
         raise AssertionError(f"expected {count} {method} calls, saw {self.sent(method)}")
 
     def _answer(
+        self, path: str, headers: Any, payload: dict[str, Any]
+    ) -> tuple[int, dict[str, Any], dict[str, str]]:
+        method = path.rsplit("/", 1)[1]
+        if path.startswith(f"/bot{self.telegram_token}/") or path.startswith("/api/"):
+            scripted = self._scripted_answer(method)
+            if scripted is not None:
+                self._record(method, payload)
+                return scripted
+        status, answer = self._normal_answer(path, headers, payload)
+        return status, answer, {}
+
+    def _normal_answer(
         self, path: str, headers: Any, payload: dict[str, Any]
     ) -> tuple[int, dict[str, Any]]:
         if path.startswith(f"/bot{self.telegram_token}/"):
@@ -137,10 +168,12 @@ class FakeApis:
                     payload = json.loads(body) if body else {}
                 except ValueError:
                     payload = {}
-                status, answer = apis._answer(self.path, self.headers, payload)
+                status, answer, extra_headers = apis._answer(self.path, self.headers, payload)
                 data = json.dumps(answer).encode()
                 try:
                     self.send_response(status)
+                    for name, value in extra_headers.items():
+                        self.send_header(name, value)
                     self.send_header("content-type", "application/json")
                     self.send_header("content-length", str(len(data)))
                     self.end_headers()

@@ -59,6 +59,28 @@ def telegram_message_update(
     }
 
 
+def telegram_edited_update(original: dict[str, Any], text: str) -> dict[str, Any]:
+    """An Update with `edited_message`: the same message_id, new text and an edit_date."""
+    message = {**original["message"], "text": text, "edit_date": int(time.time()) + 1}
+    message.pop("entities", None)
+    return {"update_id": next(_update_ids), "edited_message": message}
+
+
+def telegram_inline_callback_update(data: str, *, query_id: str) -> dict[str, Any]:
+    """A callback_query from a button on an inline-mode message: no `message`, only
+    `inline_message_id`."""
+    return {
+        "update_id": next(_update_ids),
+        "callback_query": {
+            "id": query_id,
+            "from": telegram_user(),
+            "inline_message_id": "AgAAAN0hAAB-dxEM4CXLcxI2mIY",
+            "chat_instance": "-5843628762374",
+            "data": data,
+        },
+    }
+
+
 def telegram_callback_update(
     chat_id: int, data: str, *, query_id: str = "4382bfdwdsb323b2d9"
 ) -> dict[str, Any]:

@@ -33,6 +33,8 @@ class Message:
     date_ms: int
     is_dm: bool = False
     is_mention: bool = False
+    # A new version of a message seen before: it goes to on_edited_message handlers only.
+    is_edit: bool = False
     raw: JsonValue = None
 
     def to_json(self) -> dict[str, Any]:

@@ -117,6 +117,7 @@ class Chat:
         self._subscribed: list[_Registered] = []
         self._patterns: list[_Registered] = []
         self._actions: list[_Registered] = []
+        self._edited: list[_Registered] = []
 
     # --- registering handlers ----------------------------------------------------------------
 
@@ -124,6 +125,11 @@ class Chat:
         """Messages that mention the bot in a thread it is not subscribed to (and DMs, unless
         there is an on_direct_message handler)."""
         self._mention.append(_Registered(fn, _wants_context(fn)))
+        return fn
+
+    def on_edited_message(self, fn: MessageHandler) -> MessageHandler:
+        """A new version of a message seen before; edits reach no other handler."""
+        self._edited.append(_Registered(fn, _wants_context(fn)))
         return fn
 
     def on_direct_message(self, fn: MessageHandler) -> MessageHandler:
@@ -192,7 +198,7 @@ class Chat:
             else f"dedupe:{platform.name}:{chat_part}:a{event.id}"
         )
         fresh = claims.set_if_not_exists(event_key, True, self.dedupe_ttl_ms)
-        if isinstance(event, Message) and platform.persist_history:
+        if isinstance(event, Message) and not event.is_edit and platform.persist_history:
             self._append_history(batch, [event], condition=fresh)
         entry = QueueEntry(event.to_json(), now, now + self.concurrency.queue_entry_ttl_ms)
         lock: Pending[Any] | None = None
@@ -362,16 +368,24 @@ class Chat:
         lock: Lock,
         hints: dict[str, bool],
     ) -> None:
+        """Handle what one lock round took from the queue.
+
+        Actions and edits are handled one by one. New messages are coalesced per thread: the
+        latest of each thread runs with that thread's earlier ones in `context.skipped`. One
+        lock may cover several threads (a Telegram chat's forum topics), and a message of a
+        thread that waited behind another is never lost to that thread's coalescing."""
         now = self.state.clock()
         events = [event_from_json(e.message) for _, e in entries if e.expires_at >= now]
-        for action in (e for e in events if isinstance(e, Action)):
-            await self._dispatch(platform, action, Context(), lock, hints)
-        messages = [e for e in events if isinstance(e, Message)]
-        if messages:
-            latest = messages[-1]
-            skipped = [m for m in messages[:-1] if m.thread_id == latest.thread_id]
-            context = Context(skipped, len(skipped) + 1)
-            await self._dispatch(platform, latest, context, lock, hints)
+        by_thread: dict[str, list[Message]] = {}
+        for event in events:
+            if isinstance(event, Message) and not event.is_edit:
+                by_thread.setdefault(event.thread_id, []).append(event)
+            else:
+                await self._dispatch(platform, event, Context(), lock, hints)
+        latest_last = sorted(by_thread.values(), key=lambda ms: events.index(ms[-1]))
+        for messages in latest_last:
+            context = Context(messages[:-1], len(messages))
+            await self._dispatch(platform, messages[-1], context, lock, hints)
 
     async def _dispatch(
         self,
@@ -391,7 +405,7 @@ class Chat:
         )
         try:
             if isinstance(event, Action):
-                await platform.acknowledge(event)
+                await self._acknowledge(platform, event)
                 for handler in self._actions:
                     if handler.action_id in (None, event.action_id):
                         await handler.fn(thread, event)
@@ -415,7 +429,22 @@ class Chat:
                 event.thread_id,
             )
 
+    async def _acknowledge(self, platform: Platform, action: Action) -> None:
+        try:
+            await platform.acknowledge(action)
+        except Exception as error:
+            # Telegram refuses to answer a press that waited too long ("query is too old");
+            # the press still happened, so its handler still runs.
+            logger.warning(
+                "could not acknowledge %s action %s (%s); running its handler anyway",
+                platform.name,
+                action.id,
+                error,
+            )
+
     def _route(self, message: Message, subscribed: bool) -> list[_Registered]:
+        if message.is_edit:
+            return self._edited
         if subscribed and self._subscribed:
             return self._subscribed
         if message.is_dm and self._direct:

@@ -13,7 +13,7 @@ class HttpxClient:
 
     async def post(self, url: str, body: bytes, headers: dict[str, str]) -> HttpResult:
         response = await self._client.post(url, content=body, headers=headers)
-        return HttpResult(response.status_code, response.content)
+        return HttpResult(response.status_code, response.content, dict(response.headers))
 
     async def close(self) -> None:
         await self._client.aclose()

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
 from ..chat.events import Action, Button, Inbound, Message
 from ..http import HttpRequest, HttpResponse
-from ..http_client import HttpClient
+from ..http_client import HttpClient, HttpResult
+
+logger = logging.getLogger("chatstate.platforms")
+Sleep = Callable[[float], Awaitable[None]]
 
 LockScope = Literal["thread", "channel"]
 
@@ -60,18 +67,77 @@ class Platform(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Bounded retries of a platform API call: rate limits (429), server errors (5xx) and
+    connection failures. The whole wait stays far inside a handler's lock lifetime."""
+
+    attempts: int = 4
+    first_delay_s: float = 0.5
+    budget_s: float = 20.0
+
+    def backoff(self, attempt: int) -> float:
+        return float(self.first_delay_s * 2 ** (attempt - 1))
+
+
+DEFAULT_RETRY = RetryPolicy()
+
+
+def _retry_after(result: HttpResult, answer: Any) -> float | None:
+    # Telegram: {"parameters": {"retry_after": 5}}; Slack and HTTP: a Retry-After header.
+    parameters = answer.get("parameters") if isinstance(answer, dict) else None
+    if isinstance(parameters, dict) and isinstance(parameters.get("retry_after"), int | float):
+        return float(parameters["retry_after"])
+    header = result.headers.get("retry-after", "")
+    return float(header) if header.isdigit() else None
+
+
 async def call_json_api(
-    http: HttpClient, url: str, payload: dict[str, Any], headers: dict[str, str], method: str
+    http: HttpClient,
+    url: str,
+    payload: dict[str, Any],
+    headers: dict[str, str],
+    *,
+    platform: str,
+    method: str,
+    sleep: Sleep = asyncio.sleep,
+    retry: RetryPolicy = DEFAULT_RETRY,
+    secret: str = "",
 ) -> dict[str, Any]:
-    result = await http.post(
-        url,
-        json.dumps(payload).encode(),
-        {"content-type": "application/json; charset=utf-8", **headers},
+    """POST a JSON call and return the platform's answer, retrying what may succeed later.
+
+    A final failure is logged with platform, method and status, and raised as
+    PlatformApiError; `secret` (a token in the URL) never reaches either."""
+    body = json.dumps(payload).encode()
+    headers = {"content-type": "application/json; charset=utf-8", **headers}
+    waited = 0.0
+    attempt = 0
+    while True:
+        attempt += 1
+        delay = retry.backoff(attempt)
+        try:
+            result = await http.post(url, body, headers)
+        except Exception as error:
+            status, detail = "no response", f"{type(error).__name__}: {error}"
+        else:
+            try:
+                answer = json.loads(result.body)
+            except ValueError:
+                answer = None
+            if result.status < 400 and isinstance(answer, dict) and answer.get("ok"):
+                return answer
+            status, detail = f"HTTP {result.status}", repr(result.body[:300])
+            if result.status != 429 and result.status < 500:
+                break
+            delay = _retry_after(result, answer) or delay
+        if attempt >= retry.attempts or waited + delay > retry.budget_s:
+            break
+        logger.info("%s %s got %s; retrying in %.1f s", platform, method, status, delay)
+        await sleep(delay)
+        waited += delay
+    if secret:
+        detail = detail.replace(secret, "<token>")
+    logger.error(
+        "%s %s failed with %s after %d attempt(s): %s", platform, method, status, attempt, detail
     )
-    try:
-        answer = json.loads(result.body)
-    except ValueError:
-        answer = None
-    if result.status >= 400 or not isinstance(answer, dict) or not answer.get("ok"):
-        raise PlatformApiError(f"{method} failed with HTTP {result.status}: {result.body[:300]!r}")
-    return answer
+    raise PlatformApiError(f"{platform} {method} failed with {status}: {detail}")

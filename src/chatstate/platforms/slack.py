@@ -8,16 +8,26 @@ shard. Locks and queues are per thread.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
+from dataclasses import replace
 from typing import Any
 from urllib.parse import parse_qs
 
 from ..chat.events import Action, Author, Button, Inbound, Message
 from ..http import HttpRequest, HttpResponse
 from ..http_client import HttpClient
-from .base import LockScope, WebhookRejected, call_json_api, parse_json_object
+from .base import (
+    DEFAULT_RETRY,
+    LockScope,
+    RetryPolicy,
+    Sleep,
+    WebhookRejected,
+    call_json_api,
+    parse_json_object,
+)
 
 MAX_SKEW_SECONDS = 300
 # Message subtypes that are a person saying something; the rest (edits, joins, bot posts) are not.
@@ -41,6 +51,8 @@ class SlackPlatform:
         bot_token: str,
         http: HttpClient,
         api_base: str = "https://slack.com/api",
+        retry: RetryPolicy = DEFAULT_RETRY,
+        sleep: Sleep = asyncio.sleep,
     ) -> None:
         if not signing_secret:
             raise ValueError("Slack webhooks need the app's signing secret")
@@ -48,6 +60,8 @@ class SlackPlatform:
         self._bot_token = bot_token
         self._http = http
         self._api_base = api_base.rstrip("/")
+        self._retry = retry
+        self._sleep = sleep
 
     def verify(self, request: HttpRequest, now_ms: int) -> None:
         timestamp = request.header("x-slack-request-timestamp") or ""
@@ -109,7 +123,11 @@ class SlackPlatform:
             f"{self._api_base}/chat.postMessage",
             payload,
             {"authorization": f"Bearer {self._bot_token}"},
-            "chat.postMessage",
+            platform=self.name,
+            method="chat.postMessage",
+            sleep=self._sleep,
+            retry=self._retry,
+            secret=self._bot_token,
         )
         ts = str(answer.get("ts", ""))
         return Message(
@@ -137,6 +155,8 @@ def _thread_id(channel: str, ts: str, thread_ts: str | None) -> str:
 def _message(event: dict[str, Any], bot_user_ids: set[Any]) -> Message | None:
     if event.get("type") not in ("message", "app_mention"):
         return None
+    if event.get("subtype") == "message_changed":
+        return _edit(event, bot_user_ids)
     if event.get("subtype") not in HANDLED_SUBTYPES or event.get("bot_id"):
         return None
     user, channel, ts = event.get("user"), event.get("channel"), event.get("ts")
@@ -160,6 +180,18 @@ def _message(event: dict[str, Any], bot_user_ids: set[Any]) -> Message | None:
         is_mention=mentioned,
         raw=event,
     )
+
+
+def _edit(event: dict[str, Any], bot_user_ids: set[Any]) -> Message | None:
+    inner = event.get("message")
+    # Unfurls also arrive as message_changed; only a person's edit carries "edited".
+    if not isinstance(inner, dict) or not isinstance(inner.get("edited"), dict):
+        return None
+    edited = _message({**inner, "type": "message", "channel": event.get("channel")}, bot_user_ids)
+    if edited is None:
+        return None
+    edit_ts = inner["edited"].get("ts", "")
+    return replace(edited, id=f"{edited.id}:edit:{edit_ts}", is_edit=True)
 
 
 def _interaction(body: bytes) -> Inbound:

@@ -7,16 +7,27 @@ Locks and queues are per chat (lock scope "channel"), and history is kept for ch
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 from typing import Any
 
 from ..chat.events import Action, Author, Button, Inbound, Message
 from ..http import HttpRequest, HttpResponse
 from ..http_client import HttpClient
-from .base import LockScope, PlatformApiError, WebhookRejected, call_json_api, parse_json_object
+from .base import (
+    DEFAULT_RETRY,
+    LockScope,
+    RetryPolicy,
+    Sleep,
+    WebhookRejected,
+    call_json_api,
+    parse_json_object,
+)
 
 SECRET_HEADER = "x-telegram-bot-api-secret-token"
 MESSAGE_FIELDS = ("message", "edited_message", "channel_post", "edited_channel_post")
+# Where presses of buttons on inline-mode messages queue: they belong to no chat.
+INLINE_CHANNEL = "telegram:inline"
 
 
 class TelegramPlatform:
@@ -31,6 +42,8 @@ class TelegramPlatform:
         secret_token: str,
         http: HttpClient,
         api_base: str = "https://api.telegram.org",
+        retry: RetryPolicy = DEFAULT_RETRY,
+        sleep: Sleep = asyncio.sleep,
     ) -> None:
         if not secret_token:
             raise ValueError("Telegram webhooks need a secret token (setWebhook secret_token)")
@@ -38,7 +51,11 @@ class TelegramPlatform:
         self._secret = secret_token.encode()
         self._http = http
         self._api_base = api_base.rstrip("/")
-        self._bot_username: str | None = None
+        self._retry = retry
+        self._sleep = sleep
+        self._me: dict[str, Any] | None = None
+        # Single flight: updates racing at a parent's wake share one getMe call.
+        self._me_lock = asyncio.Lock()
 
     def verify(self, request: HttpRequest, now_ms: int) -> None:
         given = request.header(SECRET_HEADER)
@@ -60,18 +77,11 @@ class TelegramPlatform:
         return Inbound([], f"u{update_id}")
 
     async def prepare(self, message: Message) -> Message:
-        username = await self._username()
-        entities = message.raw.get("entities", []) if isinstance(message.raw, dict) else []
-        mentioned = any(
-            entity.get("type") == "mention"
-            and message.text[entity["offset"] + 1 : entity["offset"] + entity["length"]].lower()
-            == username.lower()
-            for entity in entities
-            if isinstance(entity, dict)
-        )
-        reply = message.raw.get("reply_to_message") if isinstance(message.raw, dict) else None
-        replied = isinstance(reply, dict) and (reply.get("from") or {}).get("username") == username
-        is_mention = mentioned or replied or f"@{username}".lower() in message.text.lower()
+        me = await self._bot_user()
+        raw = message.raw if isinstance(message.raw, dict) else {}
+        reply = raw.get("reply_to_message")
+        replied = isinstance(reply, dict) and (reply.get("from") or {}).get("id") == me.get("id")
+        is_mention = replied or _mentions(raw, str(me.get("username", "")), me.get("id"))
         return Message(**{**message.__dict__, "is_mention": is_mention})
 
     async def post(self, thread_id: str, text: str, buttons: list[Button] | None) -> Message:
@@ -91,19 +101,51 @@ class TelegramPlatform:
     async def acknowledge(self, action: Action) -> None:
         await self._call("answerCallbackQuery", {"callback_query_id": action.id})
 
-    async def _username(self) -> str:
-        if self._bot_username is None:
-            me = (await self._call("getMe", {}))["result"]
-            self._bot_username = str(me.get("username", ""))
-        return self._bot_username
+    async def _bot_user(self) -> dict[str, Any]:
+        async with self._me_lock:
+            if self._me is None:
+                me = (await self._call("getMe", {}))["result"]
+                self._me = me if isinstance(me, dict) else {}
+            return self._me
 
     async def _call(self, method: str, payload: dict[str, Any]) -> dict[str, Any]:
         # The token is part of the URL; it must never reach a log line or an error message.
-        url = f"{self._api_base}/bot{self._bot_token}/{method}"
-        try:
-            return await call_json_api(self._http, url, payload, {}, method)
-        except PlatformApiError as error:
-            raise PlatformApiError(str(error).replace(self._bot_token, "<token>")) from None
+        return await call_json_api(
+            self._http,
+            f"{self._api_base}/bot{self._bot_token}/{method}",
+            payload,
+            {},
+            platform=self.name,
+            method=method,
+            sleep=self._sleep,
+            retry=self._retry,
+            secret=self._bot_token,
+        )
+
+
+def _mentions(message: dict[str, Any], username: str, user_id: object) -> bool:
+    """Whether a mention entity names this bot: `@username` whole (a longer name that starts
+    with ours is someone else), or a text_mention of its user id. Offsets and lengths count
+    UTF-16 code units, as Telegram does, so text after an emoji lines up."""
+    text = str(message.get("text") or message.get("caption") or "")
+    entities = message.get("entities") or message.get("caption_entities") or []
+    encoded = text.encode("utf-16-le")
+    for entity in entities if isinstance(entities, list) else []:
+        if not isinstance(entity, dict):
+            continue
+        if entity.get("type") == "text_mention":
+            if (entity.get("user") or {}).get("id") == user_id:
+                return True
+            continue
+        offset, length = entity.get("offset"), entity.get("length")
+        if entity.get("type") != "mention" or not isinstance(offset, int):
+            continue
+        if not isinstance(length, int):
+            continue
+        named = encoded[offset * 2 : (offset + length) * 2].decode("utf-16-le", errors="replace")
+        if username and named.lower() == f"@{username}".lower():
+            return True
+    return False
 
 
 def _callback_data(button: Button) -> str:
@@ -115,6 +157,8 @@ def _callback_data(button: Button) -> str:
 
 def _decode_thread(thread_id: str) -> tuple[int, int | None]:
     parts = thread_id.split(":")
+    if thread_id.startswith(INLINE_CHANNEL):
+        raise ValueError("a button press on an inline-mode message has no chat to post to")
     if parts[0] != "telegram" or len(parts) not in (2, 3):
         raise ValueError(f"not a Telegram thread id: {thread_id!r}")
     return int(parts[1]), int(parts[2]) if len(parts) == 3 else None
@@ -157,17 +201,26 @@ def _message(message: dict[str, Any], *, edited: bool) -> Message:
         author=_author(message.get("from") or message.get("sender_chat")),
         date_ms=int(message.get("date", 0)) * 1000,
         is_dm=message["chat"].get("type") == "private",
+        is_edit=edited,
         raw=message,
     )
 
 
 def _action(query: dict[str, Any]) -> Action | None:
+    if "id" not in query:
+        return None
     message = query.get("message")
-    data = query.get("data")
-    if not isinstance(message, dict) or not isinstance(data, str) or "chat" not in message:
-        return None  # inline-mode and game callbacks are not handled
-    thread_id, channel_id = _thread_of(message)
-    action_id, _, value = data.partition(":")
+    # Game callbacks carry no data; they are still answered, under action id "".
+    action_id, _, value = str(query.get("data") or "").partition(":")
+    if isinstance(message, dict) and isinstance(message.get("chat"), dict):
+        thread_id, channel_id = _thread_of(message)
+        message_id: str | None = f"{message['chat']['id']}:{message.get('message_id')}"
+    else:
+        # Inline mode: the button is on a message sent through the bot, in a chat the bot may
+        # not be in. There is no chat to post to, but the press must still be answered.
+        channel_id = INLINE_CHANNEL
+        thread_id = f"{INLINE_CHANNEL}:{query.get('inline_message_id', '')}"
+        message_id = None
     return Action(
         id=str(query["id"]),
         action_id=action_id,
@@ -176,6 +229,6 @@ def _action(query: dict[str, Any]) -> Action | None:
         channel_id=channel_id,
         platform="telegram",
         user=_author(query.get("from")),
-        message_id=f"{message['chat']['id']}:{message.get('message_id')}",
+        message_id=message_id,
         raw=query,
     )

@@ -78,25 +78,73 @@ class Headers:
         return iter(self._headers.items())
 
 
+class Uint8Array:
+    def __init__(self, data: bytes) -> None:
+        self._data = data
+
+    def to_bytes(self) -> bytes:
+        return self._data
+
+
+class ReadResult:
+    def __init__(self, value: Uint8Array | None) -> None:
+        self.done = value is None
+        self.value = value
+
+
+class ReadableStream:
+    """A request body as JavaScript streams it: chunk by chunk, to one reader."""
+
+    def __init__(self, chunks: list[bytes]) -> None:
+        self._chunks = chunks
+        self.chunks_read = 0
+        self.cancelled = False
+        self.locked = False
+
+    def getReader(self) -> ReadableStream:
+        if self.locked:
+            raise JsException("TypeError: This ReadableStream is currently locked to a reader.")
+        self.locked = True
+        return self
+
+    async def read(self) -> ReadResult:
+        if self.cancelled or self.chunks_read == len(self._chunks):
+            return ReadResult(None)
+        self.chunks_read += 1
+        return ReadResult(Uint8Array(self._chunks[self.chunks_read - 1]))
+
+    async def cancel(self) -> None:
+        self.cancelled = True
+
+
 class Request:
+    """An incoming request. A list of chunks as body streams it as a chunked upload would."""
+
     def __init__(
         self,
         url: str,
         method: str = "GET",
         headers: dict[str, str] | None = None,
-        body: bytes = b"",
+        body: bytes | list[bytes] = b"",
     ) -> None:
         self.url = url
         self.method = method
         self.headers = Headers(headers)
-        self._body = body
-        self._used = False
+        chunks = body if isinstance(body, list) else [body] if body else []
+        # workerd gives a request without a body a null stream.
+        self.body: ReadableStream | None = ReadableStream(chunks) if chunks else None
 
     async def bytes(self) -> bytes:
-        if self._used:
+        if self.body is None:
+            return b""
+        if self.body.locked:
             raise OSError("Body already used")
-        self._used = True
-        return self._body
+        reader = self.body.getReader()
+        data = b""
+        while not (chunk := await reader.read()).done:
+            assert chunk.value is not None
+            data += chunk.value.to_bytes()
+        return data
 
     async def text(self) -> str:
         return (await self.bytes()).decode()
