@@ -42,7 +42,7 @@ def keep_alive_until_done(ctx: Any, task: asyncio.Task[Any]) -> None:
 
 
 def _bindable(value: SqlValue) -> SqlValue:
-    # Durable Object SQL binds only null, string, number and bytes; a bool would be coerced.
+    # Durable Object SQL would bind a bool as the TEXT 'true' / 'false'.
     return int(value) if isinstance(value, bool) else value
 
 
@@ -53,9 +53,9 @@ class DurableObjectSql:
         self._storage = storage
 
     def exec(self, sql: str, *params: SqlValue) -> list[Row]:
-        # Read the cursor at once: a cursor left open keeps its statement open, and holding
-        # it across an await has no snapshot isolation. INTEGER columns arrive as floats; the
-        # core converts where it needs an int.
+        # Read the cursor at once: holding it across an await has no snapshot isolation.
+        # Numbers bind as REAL and come back as int when whole (tests/conformance checks this
+        # on workerd); an int of 2**53 - 1 or more cannot bind, and the core binds none.
         cursor = self._storage.sql.exec(sql, *(_bindable(p) for p in params))
         return [dict(row) for row in cursor.toArray()]
 

@@ -29,6 +29,8 @@ def free_port() -> int:
 
 
 class LocalServer:
+    health_path = "/health"
+
     def __init__(self, data_dir: Path, api_base: str, log_path: Path, **env: str) -> None:
         self.data_dir = data_dir
         self.port = free_port()
@@ -65,7 +67,7 @@ class LocalServer:
             if self.process.poll() is not None:
                 raise AssertionError(f"server exited: {self.log_path.read_text()[-2000:]}")
             try:
-                if httpx.get(f"{self.url}/health", timeout=2).status_code == 200:
+                if httpx.get(f"{self.url}{self.health_path}", timeout=30).status_code == 200:
                     return self
             except httpx.HTTPError:
                 time.sleep(0.1)
@@ -88,6 +90,7 @@ class LocalServer:
 REPO = Path(__file__).resolve().parents[2]
 WORKERD_TOOLS = REPO.parent / "shared" / "tools" / "workerd-python"
 WRANGLER_OPT_IN = "CHATSTATE_E2E_WRANGLER"
+CONFORMANCE_PROBE = REPO / "tests" / "conformance" / "probe"
 
 
 def workerd_skip_reason() -> str | None:
@@ -103,9 +106,13 @@ def workerd_skip_reason() -> str | None:
 def prepare_workerd() -> None:
     """Build the offline Pyodide bundle and vendor the `workers` SDK (fast when done before)."""
     if WORKERD_TOOLS.is_dir():
-        for script in ("build-bundle.sh", "vendor-sdk.sh"):
-            args = [str(WORKERD_TOOLS / script)] + (["."] if script == "vendor-sdk.sh" else [])
-            subprocess.run(args, cwd=REPO, check=True, capture_output=True, timeout=600)
+        subprocess.run(
+            [WORKERD_TOOLS / "build-bundle.sh"], cwd=REPO, check=True, capture_output=True
+        )
+        for worker in (REPO, CONFORMANCE_PROBE):
+            subprocess.run(
+                [WORKERD_TOOLS / "vendor-sdk.sh", worker], check=True, capture_output=True
+            )
 
 
 class WranglerServer(LocalServer):
@@ -114,6 +121,9 @@ class WranglerServer(LocalServer):
     Uses the shared offline tooling when it exists, else `npx wrangler dev` (needs internet).
     Its whole process group is signalled: wrangler, workerd and the tooling's wrappers.
     """
+
+    # Another Worker than the project's (the conformance probe), by its wrangler config.
+    config: Path | None = None
 
     @property
     def do_storage(self) -> Path:
@@ -140,6 +150,7 @@ class WranglerServer(LocalServer):
             "--env-file",
             str(env_file),
             "--show-interactive-dev-session=false",
+            *(["--config", str(self.config)] if self.config else []),
         ]
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(

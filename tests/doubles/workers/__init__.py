@@ -3,14 +3,17 @@
 It enforces the documented platform rules (../shared/docs/python-workers-platform.md) so that
 code which would fail on Cloudflare fails here too:
 
-- RPC (`stub.method(...)`): positional arguments only; tuples, bytearrays, awaitables and class
-  instances are rejected, even nested; dicts and lists are copied across; a float with no
-  fraction arrives as an int; bytes arrive as memoryview; an exception raised in the callee
-  arrives as a JsException whose message starts with "PythonError", its type lost.
-- SQL (`ctx.storage.sql.exec`): only None, str, int, float and bytes bind (a bool is refused,
-  where the runtime would silently coerce it); at most 100 bound parameters; BEGIN, COMMIT,
-  ROLLBACK and SAVEPOINT are refused; INTEGER results come back as floats; a cursor must be
-  read (toArray / one / iteration) before the next statement.
+- RPC (`stub.method(...)`): keyword arguments arrive as one trailing dict; tuples, bytearrays,
+  awaitables and class instances are refused with TypeError, even nested; dicts and lists are
+  copied across; a float with no fraction arrives as an int, an int of any size exactly;
+  bytes arrive as memoryview; an exception raised in the callee arrives as a JsException
+  whose message starts with "PythonError", its type lost.
+
+tests/test_workers_conformance.py checks these rules against workerd itself.
+- SQL (`ctx.storage.sql.exec`): numbers bind as REAL, a bool as the TEXT 'true' / 'false',
+  an int of 2**53 - 1 or more fails; at most 100 bound parameters; BEGIN, COMMIT, ROLLBACK and
+  SAVEPOINT are refused; a number without a fraction comes back as an int (REAL columns too),
+  a BLOB as a memoryview; a statement runs at exec(), whether or not its cursor is read.
 - `transactionSync(fn)`: fn must be synchronous; everything it wrote is rolled back if it raises.
 - One alarm per object: setAlarm replaces it.
 - A request body can be read once.
@@ -26,6 +29,7 @@ import inspect
 import json
 import re
 import sqlite3
+import time
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -40,29 +44,23 @@ class JsException(Exception):
     """What a Python exception raised across RPC becomes: a message, no type."""
 
 
-class RpcRejected(TypeError):
-    """python_to_rpc refused a value."""
-
-
 def to_rpc(value: Any, path: str = "argument") -> Any:
     """A value as the receiving side of an RPC call sees it."""
     if value is None or isinstance(value, (bool, str)):
         return value
     if isinstance(value, int):
-        if abs(value) > 2**53:
-            raise RpcRejected(f"{path}: integers beyond 2**53 become BigInt")
-        return value
+        return value  # beyond 2**53 it travels as a BigInt and comes back an exact int
     if isinstance(value, float):
         return int(value) if value.is_integer() else value
     if isinstance(value, (tuple, bytearray)) or inspect.isawaitable(value):
-        raise RpcRejected(f"{path}: {type(value).__name__} is not supported by RPC conversion")
+        raise TypeError(f"{path}: {type(value).__name__} is not supported by RPC conversion")
     if isinstance(value, (bytes, memoryview)):
         return memoryview(bytes(value))
     if isinstance(value, list):
         return [to_rpc(v, f"{path}[{i}]") for i, v in enumerate(value)]
     if isinstance(value, dict):
         return {str(k): to_rpc(v, f"{path}.{k}") for k, v in value.items()}
-    raise RpcRejected(f"{path}: DataCloneError: {type(value).__name__} could not be cloned")
+    raise TypeError(f"{path}: DataCloneError: {type(value).__name__} could not be cloned")
 
 
 class Headers:
@@ -191,21 +189,16 @@ async def fetch(
 
 
 class Cursor:
-    def __init__(self, sql: SqlStorage, rows: list[dict[str, Any]], written: int) -> None:
-        self._sql = sql
+    def __init__(self, rows: list[dict[str, Any]], written: int) -> None:
         self._rows = rows
         self.rowsWritten = written
         self.rowsRead = len(rows)
 
-    def _consume(self) -> list[dict[str, Any]]:
-        self._sql._open_cursor = None
+    def toArray(self) -> list[dict[str, Any]]:
         return self._rows
 
-    def toArray(self) -> list[dict[str, Any]]:
-        return self._consume()
-
     def one(self) -> dict[str, Any]:
-        rows = self._consume()
+        rows = self._rows
         if len(rows) != 1:
             raise JsException(
                 f"Error: Expected exactly one result from SQL query, but got {len(rows)}."
@@ -213,20 +206,44 @@ class Cursor:
         return rows[0]
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
-        return iter(self._consume())
+        return iter(self._rows)
+
+
+# Pyodide hands an int this large or larger to JavaScript as a BigInt, which SQL cannot bind.
+FIRST_BIGINT = 2**53 - 1
+
+
+def _sql_binding(value: Any) -> Any:
+    """What workerd binds: every number is a double (REAL), a bool is coerced to the TEXT
+    'true' / 'false', bytes are a BLOB, a large int fails."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        if abs(value) >= FIRST_BIGINT:
+            raise JsException("TypeError: Cannot convert a BigInt value to a number")
+        return float(value)
+    if isinstance(value, memoryview):
+        return bytes(value)
+    if value is None or isinstance(value, (str, float, bytes)):
+        return value
+    raise JsException(f"TypeError: cannot bind {type(value).__name__}")
+
+
+def _sql_result(value: Any) -> Any:
+    # A JavaScript number without a fraction reaches Python as an int, REAL columns included.
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, bytes):
+        return memoryview(value)
+    return value
 
 
 class SqlStorage:
     def __init__(self, conn: sqlite3.Connection) -> None:
         self._conn = conn
-        self._open_cursor: Cursor | None = None
         self.rows_written = 0
 
     def exec(self, query: str, *bindings: Any) -> Cursor:
-        if self._open_cursor is not None:
-            raise AssertionError(
-                "a cursor was left unread before the next statement (read it with toArray() or one())"
-            )
         if _TRANSACTION_STATEMENT.match(query):
             raise JsException(
                 "Error: To execute a transaction, please use the state.storage.transaction() API instead of SQL statements."
@@ -235,27 +252,16 @@ class SqlStorage:
             raise JsException(
                 f"Error: too many SQL variables ({len(bindings)} > {MAX_BOUND_PARAMETERS})"
             )
-        for value in bindings:
-            if value is not None and (
-                isinstance(value, bool)
-                or not isinstance(value, (str, int, float, bytes, memoryview))
-            ):
-                raise TypeError(f"SQL binding {value!r}: only null, string, number and bytes bind")
+        bound = [_sql_binding(value) for value in bindings]
         before = self._conn.total_changes
         try:
-            raw = self._conn.execute(
-                query, [bytes(v) if isinstance(v, memoryview) else v for v in bindings]
-            ).fetchall()
+            raw = self._conn.execute(query, bound).fetchall()
         except sqlite3.Error as error:
             raise JsException(f"Error: {error}: SQLITE_ERROR") from None
-        rows = [
-            {k: (float(v) if isinstance(v, int) else v) for k, v in dict(r).items()} for r in raw
-        ]
+        rows = [{k: _sql_result(v) for k, v in dict(r).items()} for r in raw]
         written = self._conn.total_changes - before
         self.rows_written += written
-        cursor = Cursor(self, rows, written)
-        self._open_cursor = cursor
-        return cursor
+        return Cursor(rows, written)
 
 
 class Storage:
@@ -265,6 +271,9 @@ class Storage:
         self.sql = SqlStorage(self._conn)
         self._alarm: float | None = None
         self._depth = 0
+        # Set by a Runtime with timed alarms: fires the object's alarm when it is due.
+        self.on_due: Callable[[], None] | None = None
+        self._timer: asyncio.TimerHandle | None = None
 
     def transactionSync(self, fn: Callable[[], Any]) -> Any:
         if inspect.iscoroutinefunction(fn):
@@ -289,12 +298,22 @@ class Storage:
         if isinstance(scheduled_time, bool) or not isinstance(scheduled_time, (int, float)):
             raise TypeError("setAlarm() takes epoch milliseconds")
         self._alarm = float(scheduled_time)
+        if self.on_due is not None:
+            self._cancel_timer()
+            delay_s = max(0.0, (self._alarm - time.time() * 1000) / 1000)
+            self._timer = asyncio.get_running_loop().call_later(delay_s, self.on_due)
 
-    async def getAlarm(self) -> float | None:
-        return self._alarm
+    async def getAlarm(self) -> int | float | None:
+        return _sql_result(self._alarm)
 
     async def deleteAlarm(self) -> None:
         self._alarm = None
+        self._cancel_timer()
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
 
 
 class DurableObject:
@@ -357,11 +376,9 @@ class Stub:
 
     def __getattr__(self, method: str) -> Callable[..., Awaitable[Any]]:
         async def call(*args: Any, **kwargs: Any) -> Any:
-            if kwargs:
-                raise RpcRejected(
-                    f"{method}(): RPC takes positional arguments only, got {sorted(kwargs)}"
-                )
-            sent = [to_rpc(a, f"{method} argument {i}") for i, a in enumerate(args)]
+            # Pyodide turns keyword arguments into one trailing object argument.
+            arguments = [*args, kwargs] if kwargs else list(args)
+            sent = [to_rpc(a, f"{method} argument {i}") for i, a in enumerate(arguments)]
             instance = self._namespace._instance(self.name)
             target = getattr(instance, method, None)
             if method.startswith("_") or not inspect.isfunction(
@@ -398,9 +415,12 @@ class Namespace:
         if name not in self._instances:
             if name not in self._storages:
                 index = len(self._storages)
-                self._storages[name] = Storage(
-                    self._runtime.directory / f"{self._binding}-{index}.sqlite3"
-                )
+                storage = Storage(self._runtime.directory / f"{self._binding}-{index}.sqlite3")
+                if self._runtime.timed_alarms:
+                    storage.on_due = lambda: self._runtime._background(
+                        asyncio.ensure_future(self._fire(name))
+                    )
+                self._storages[name] = storage
             ctx = DurableObjectState(self._runtime, name, self._storages[name])
             self._instances[name] = self._cls(ctx, self._runtime.env)
         return self._instances[name]
@@ -417,10 +437,21 @@ class Namespace:
         fired = 0
         for name, storage in list(self._storages.items()):
             if storage._alarm is not None and storage._alarm <= now_ms:
-                storage._alarm = None
-                await self._instance(name).alarm(None)
+                await self._fire(name)
                 fired += 1
         return fired
+
+    async def _fire(self, name: str) -> None:
+        self._storages[name]._alarm = None
+        await self._instance(name).alarm(AlarmInfo(retryCount=0, isRetry=False))
+
+
+class AlarmInfo:
+    """What workerd passes to alarm(): a JS object with retryCount and isRetry."""
+
+    def __init__(self, retryCount: int, isRetry: bool) -> None:
+        self.retryCount = retryCount
+        self.isRetry = isRetry
 
 
 class Env:
@@ -428,8 +459,18 @@ class Env:
 
 
 class Runtime:
-    def __init__(self, directory: Path, vars: dict[str, str], namespaces: dict[str, type]) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        vars: dict[str, str],
+        namespaces: dict[str, type],
+        *,
+        timed_alarms: bool = False,
+    ) -> None:
+        """With timed_alarms, alarms fire by the wall clock as on workerd; without, only
+        when a test calls fire_due_alarms (tests that run on a fake clock)."""
         self.directory = directory
+        self.timed_alarms = timed_alarms
         directory.mkdir(parents=True, exist_ok=True)
         self.env = Env()
         self.namespaces = {
