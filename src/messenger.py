@@ -47,6 +47,8 @@ class ChatMessenger(DurableObject):  # type: ignore[misc]
             keep_alive=lambda task: keep_alive_until_done(ctx, task),
         )
         self._recovered = False
+        # Whether this instance armed its alarm: asking storage on every message costs a call.
+        self._alarm_armed = False
 
     async def _call_shard(self, shard: str, operations: list[list[Any]]) -> dict[str, Any]:
         async with self._parallel:
@@ -65,14 +67,18 @@ class ChatMessenger(DurableObject):  # type: ignore[misc]
         """RPC from the ingress: record a verified delivery durably, then handle it."""
         await self._ready()
         await self._chat.accept(platform, inbound_from_json(inbound))
-        if self._work_index.pending() and await self.ctx.storage.getAlarm() is None:
-            await self.ctx.storage.setAlarm(wall_clock_ms() + RECHECK_DELAY_MS)
+        if not self._alarm_armed and self._work_index.pending():
+            if await self.ctx.storage.getAlarm() is None:
+                await self.ctx.storage.setAlarm(wall_clock_ms() + RECHECK_DELAY_MS)
+            self._alarm_armed = True
         return {"accepted": True}
 
     async def alarm(self, alarm_info: Any = None) -> None:
+        self._alarm_armed = False
         await self._state.connect()
         self._recovered = True
         # The alarm stays open until the re-driven work is done: if it fails, the alarm retries.
         await asyncio.gather(*await self._chat.recover())
         if self._work_index.pending():
             await self.ctx.storage.setAlarm(wall_clock_ms() + RECHECK_DELAY_MS)
+            self._alarm_armed = True

@@ -239,6 +239,34 @@ async def _noop(thread: Thread, message: Message) -> None:
     return None
 
 
+async def test_a_reply_and_a_state_merge_add_one_shard_call_in_all(
+    make_bot: Callable[..., Bot], state: LocalStateAdapter
+) -> None:
+    # The merge happens in the shard (no read first); the reply is recorded in history by
+    # the finish call that acknowledges the message.
+    bot = make_bot("queue")
+    calls: list[str] = []
+    real = state.call_shard
+
+    async def counting(shard: str, operations: list[list[Any]]) -> dict[str, Any]:
+        calls.append(shard)
+        return await real(shard, operations)
+
+    async def reply(thread: Thread, message: Message) -> None:
+        await thread.set_state({"seen": 1})
+        await thread.post("hi")
+        assert [m.text for m in await thread.history(2)] == ["hi", "hello"]
+
+    state.call_shard = counting
+    bot.chat._mention = []
+    bot.chat.on_mention(reply)
+    await bot.send("hello")
+    await bot.chat.idle()
+    assert len(calls) == 4  # accept, merge, history read (the assertion's), finish
+    history = await state.get_list(f"msg-history:{THREAD}")
+    assert [item["text"] for item in history] == ["hello", "hi"]  # type: ignore[index]
+
+
 async def test_a_failing_handler_does_not_stop_the_queue(
     make_bot: Callable[..., Bot], caplog: pytest.LogCaptureFixture
 ) -> None:

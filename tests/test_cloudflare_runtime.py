@@ -189,7 +189,7 @@ async def test_work_of_an_evicted_parent_is_redriven_by_its_alarm(
     runtime: workers.Runtime, telegram: FakeTelegramApi
 ) -> None:
     parent = runtime.namespaces["MESSENGER"]
-    messenger = parent._instance("bot")
+    messenger = parent._instance("bot:telegram:-100127")  # one parent per channel
     messenger._chat._keep_alive = lambda task: task.cancel()  # evicted before its handler ran
     await post(
         runtime,
@@ -201,8 +201,8 @@ async def test_work_of_an_evicted_parent_is_redriven_by_its_alarm(
         .getByName("telegram:-100127")
         .run_batch([["force_release_lock", "telegram:-100127"]])
     )  # its lock lapses after the eviction
-    parent.evict("bot")
-    assert await parent.storage("bot").getAlarm() is not None
+    parent.evict("bot:telegram:-100127")
+    assert await parent.storage("bot:telegram:-100127").getAlarm() is not None
     await parent.fire_due_alarms(float("inf"))
     await runtime.settle()
     assert [m["chat_id"] for m in telegram.sent] == [-100127]
@@ -269,3 +269,14 @@ async def test_a_slack_mention_is_accepted_with_its_event_id(
     assert (await post(runtime, request)).status == 200
     await runtime.settle()
     assert calls == ["https://slack.com/api/chat.postMessage"]
+
+
+async def test_each_channel_gets_its_own_parent_object_by_default(
+    runtime: workers.Runtime, telegram: FakeTelegramApi
+) -> None:
+    for chat in (-100131, -100132):
+        update = telegram_message_update(chat, "hi", bot_username="my_bot")
+        assert (await post(runtime, telegram_request(update))).status == 200
+    await runtime.settle()
+    parents = {name for name, _ in runtime.namespaces["MESSENGER"].calls}
+    assert parents == {"bot:telegram:-100131", "bot:telegram:-100132"}

@@ -569,3 +569,43 @@ async def test_drop_newest_keeps_a_full_queue_as_it_is(
     first = await state.dequeue(CHAT)
     assert first is not None and first.message == "a"
     assert await state.queue_depth(CHAT) == 1
+
+
+async def test_merge_adds_keys_to_the_stored_object_and_keeps_the_others(
+    state: LocalStateAdapter,
+) -> None:
+    await state.set("thread-state:t:1", {"a": 1, "b": 2})
+    await state.merge("thread-state:t:1", {"b": 3, "c": 4})
+    assert await state.get("thread-state:t:1") == {"a": 1, "b": 3, "c": 4}
+
+
+async def test_merge_into_an_expired_value_starts_from_empty(
+    state: LocalStateAdapter, clock: FakeClock
+) -> None:
+    await state.set("thread-state:t:1", {"old": True}, 1_000)
+    clock.advance(1_000)
+    await state.merge("thread-state:t:1", {"new": True}, 5_000)
+    assert await state.get("thread-state:t:1") == {"new": True}
+    clock.advance(5_000)
+    assert await state.get("thread-state:t:1") is None
+
+
+async def test_merge_of_a_non_object_is_refused_and_writes_nothing(
+    state: LocalStateAdapter,
+) -> None:
+    await state.set("k", {"a": 1})
+    with pytest.raises(TypeError, match="JSON object"):
+        await state.merge("k", [1, 2])  # type: ignore[arg-type]
+    assert await state.get("k") == {"a": 1}
+
+
+async def test_a_guarded_merge_after_the_lock_was_taken_over_writes_nothing(
+    state: LocalStateAdapter, clock: FakeClock
+) -> None:
+    lost = await state.acquire_lock("telegram:1", 1_000)
+    assert lost is not None
+    clock.advance(1_000)
+    assert await state.acquire_lock("telegram:1", 1_000) is not None
+    with pytest.raises(LockLostError):
+        await state.merge("thread-state:telegram:1", {"x": 1}, guard=lost)
+    assert await state.get("thread-state:telegram:1") is None

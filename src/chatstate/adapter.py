@@ -191,6 +191,18 @@ class StateBatch:
         _check_ttl(ttl_ms)
         return self._key_op(key, guard, _none, "set", key, encode_json(value, key), ttl_ms)
 
+    def merge(
+        self,
+        key: str,
+        values: dict[str, JsonValue],
+        ttl_ms: int | None = None,
+        *,
+        guard: Lock | None = None,
+    ) -> Pending[None]:
+        """Shallow-merge `values` into the JSON object at `key` (absent counts as {})."""
+        _check_ttl(ttl_ms)
+        return self._key_op(key, guard, _none, "merge", key, encode_json(values, key), ttl_ms)
+
     def set_if_not_exists(
         self, key: str, value: JsonValue, ttl_ms: int | None = None, *, guard: Lock | None = None
     ) -> Pending[bool]:
@@ -392,6 +404,16 @@ class StateAdapter:
         self, key: str, value: JsonValue, ttl_ms: int | None = None, *, guard: Lock | None = None
     ) -> None:
         await self._one(lambda b: b.set(key, value, ttl_ms, guard=guard))
+
+    async def merge(
+        self,
+        key: str,
+        values: dict[str, JsonValue],
+        ttl_ms: int | None = None,
+        *,
+        guard: Lock | None = None,
+    ) -> None:
+        await self._one(lambda b: b.merge(key, values, ttl_ms, guard=guard))
 
     async def set_if_not_exists(
         self, key: str, value: JsonValue, ttl_ms: int | None = None, *, guard: Lock | None = None

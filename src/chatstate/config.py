@@ -54,7 +54,9 @@ class BotConfig:
     slack_signing_secret: str | None
     slack_bot_token: str | None
     slack_api_base: str
-    # On Cloudflare: one parent Durable Object per channel instead of one per bot.
+    # On Cloudflare: one parent Durable Object per channel (the default), or one per bot. An
+    # object runs one request at a time, so one per bot caps the whole bot at what one object
+    # can handle (docs/benchmark.md).
     messenger_per_channel: bool
     log_level: str
     # Locally, on SIGTERM: how long running handlers get before their work is left queued.
@@ -121,7 +123,7 @@ class BotConfig:
             slack_signing_secret=slack_secret,
             slack_bot_token=slack_token,
             slack_api_base=env.get("SLACK_API_BASE", "https://slack.com/api"),
-            messenger_per_channel=env.get("MESSENGER_PER_CHANNEL", "").lower() in ("1", "true"),
+            messenger_per_channel=env.get("MESSENGER_PER_CHANNEL", "true").lower() in ("1", "true"),
             log_level=log_level,
             shutdown_grace_ms=integer("CHAT_SHUTDOWN_GRACE_MS", 10_000),
         )

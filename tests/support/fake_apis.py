@@ -19,6 +19,8 @@ class FakeApis:
         self.slack_token = slack_token
         self.bot_username = bot_username
         self.calls: list[tuple[str, dict[str, Any]]] = []
+        # When each call arrived (time.monotonic()), for latency measurements.
+        self.call_times: list[float] = []
         self.lock = threading.Lock()
         # Closed: sendMessage / chat.postMessage hang until opened (to crash mid-handler).
         self.gate = threading.Event()
@@ -147,6 +149,7 @@ class FakeApis:
     def _record(self, method: str, payload: dict[str, Any]) -> None:
         with self.lock:
             self.calls.append((method, payload))
+            self.call_times.append(time.monotonic())
 
     def _hold(self) -> None:
         if self.barrier is not None:

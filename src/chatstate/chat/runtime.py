@@ -248,12 +248,6 @@ class Chat:
                     key, stored, max_length=HISTORY_MAX_MESSAGES, ttl_ms=HISTORY_TTL_MS
                 )
 
-    async def _remember(self, sent: list[Message], platform: Platform) -> None:
-        if platform.persist_history:
-            batch = self.state.batch()
-            self._append_history(batch, sent)
-            await batch.run()
-
     # --- running handlers --------------------------------------------------------------------
 
     async def _run_locked(
@@ -290,8 +284,9 @@ class Chat:
                 first_round = False
                 if held.lost:
                     return
+                sent: list[Message] = []
                 try:
-                    await self._handle_round(platform, entries, held.lock, hints)
+                    await self._handle_round(platform, entries, held.lock, hints, sent)
                 except LockLostError:
                     # A guarded write was refused: another holder has the conversation and
                     # will handle what this round did not acknowledge.
@@ -300,6 +295,8 @@ class Chat:
                 hints = {}
                 version = self.work_index.version(key)
                 batch = self.state.batch()
+                if platform.persist_history:
+                    self._append_history(batch, sent)
                 batch.ack_queue(key, [seq for seq, _ in entries], guard=held.lock)
                 batch.release_lock(held.lock)
                 more = batch.peek_queue(key)
@@ -330,13 +327,16 @@ class Chat:
         hints: dict[str, bool],
     ) -> None:
         own = [(seq, e) for seq, e in entries if e.message.get("id") == event_id]
+        sent: list[Message] = []
         async with self._slots:
             for _, entry in own:
                 await self._dispatch(
-                    platform, event_from_json(entry.message), Context(), None, hints
+                    platform, event_from_json(entry.message), Context(), None, hints, sent
                 )
         version = self.work_index.version(key)
         batch = self.state.batch()
+        if platform.persist_history:
+            self._append_history(batch, sent)
         batch.ack_queue(key, [seq for seq, _ in own])
         more = batch.peek_queue(key)
         await batch.run()
@@ -367,6 +367,7 @@ class Chat:
         entries: list[tuple[int, QueueEntry]],
         lock: Lock,
         hints: dict[str, bool],
+        sent: list[Message],
     ) -> None:
         """Handle what one lock round took from the queue.
 
@@ -381,11 +382,11 @@ class Chat:
             if isinstance(event, Message) and not event.is_edit:
                 by_thread.setdefault(event.thread_id, []).append(event)
             else:
-                await self._dispatch(platform, event, Context(), lock, hints)
+                await self._dispatch(platform, event, Context(), lock, hints, sent)
         latest_last = sorted(by_thread.values(), key=lambda ms: events.index(ms[-1]))
         for messages in latest_last:
             context = Context(messages[:-1], len(messages))
-            await self._dispatch(platform, messages[-1], context, lock, hints)
+            await self._dispatch(platform, messages[-1], context, lock, hints, sent)
 
     async def _dispatch(
         self,
@@ -394,6 +395,7 @@ class Chat:
         context: Context,
         lock: Lock | None,
         hints: dict[str, bool],
+        sent: list[Message],
     ) -> None:
         thread = Thread(
             self,
@@ -402,6 +404,7 @@ class Chat:
             channel_id=event.channel_id,
             is_dm=isinstance(event, Message) and event.is_dm,
             lock=lock,
+            sent=sent,
         )
         try:
             if isinstance(event, Action):

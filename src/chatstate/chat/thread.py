@@ -19,11 +19,21 @@ class _StateHolder:
 
     _state_prefix: str
 
-    def __init__(self, chat: Chat, platform: Platform, id: str, lock: Lock | None) -> None:
+    def __init__(
+        self,
+        chat: Chat,
+        platform: Platform,
+        id: str,
+        lock: Lock | None,
+        sent: list[Message],
+    ) -> None:
         self.id = id
         self._chat = chat
         self._platform = platform
         self._lock = lock
+        # Replies of the running round, recorded in history with its acknowledgement (one
+        # shard call for both) rather than one call per reply.
+        self._sent = sent
 
     def _guard(self, key: str) -> Lock | None:
         # A handler that lost its lock must not overwrite its successor's state; the guard
@@ -38,22 +48,26 @@ class _StateHolder:
         return value if isinstance(value, dict) else None
 
     async def set_state(self, values: dict[str, Any], *, replace: bool = False) -> None:
-        """Merge values into the state (or replace it); every write resets its 30-day TTL."""
+        """Merge values into the state (or replace it); every write resets its 30-day TTL.
+
+        A merge happens in the shard, in one call, so no read-then-write race either."""
         key = self._state_prefix + self.id
-        current = {} if replace else (await self.state() or {})
-        await self._chat.state.set(
-            key, {**current, **values}, THREAD_STATE_TTL_MS, guard=self._guard(key)
-        )
+        write = self._chat.state.set if replace else self._chat.state.merge
+        await write(key, values, THREAD_STATE_TTL_MS, guard=self._guard(key))
 
     async def history(self, limit: int | None = None) -> list[Message]:
         """Messages seen and sent here, newest first."""
         items = await self._chat.state.get_list("msg-history:" + self.id)
-        messages = [Message.from_json(item) for item in reversed(items) if isinstance(item, dict)]
+        stored = [Message.from_json(item) for item in reversed(items) if isinstance(item, dict)]
+        unrecorded = [
+            m for m in reversed(self._sent or []) if self.id in (m.thread_id, m.channel_id)
+        ]
+        messages = unrecorded + stored
         return messages if limit is None else messages[:limit]
 
     async def post(self, text: str, *, buttons: list[Button] | None = None) -> Message:
         sent = await self._platform.post(self.id, text, buttons)
-        await self._chat._remember([sent], self._platform)
+        self._sent.append(sent)
         return sent
 
 
@@ -73,15 +87,16 @@ class Thread(_StateHolder):
         channel_id: str,
         is_dm: bool,
         lock: Lock | None,
+        sent: list[Message],
     ) -> None:
-        super().__init__(chat, platform, id, lock)
+        super().__init__(chat, platform, id, lock, sent)
         self.channel_id = channel_id
         self.is_dm = is_dm
         self.platform = platform.name
 
     @property
     def channel(self) -> Channel:
-        return Channel(self._chat, self._platform, self.channel_id, self._lock)
+        return Channel(self._chat, self._platform, self.channel_id, self._lock, self._sent)
 
     async def subscribe(self) -> None:
         await self._chat.state.subscribe(self.id)
