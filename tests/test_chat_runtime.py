@@ -264,7 +264,7 @@ async def test_a_reply_and_a_state_merge_add_one_shard_call_in_all(
     await bot.chat.idle()
     assert len(calls) == 4  # accept, merge, history read (the assertion's), finish
     history = await state.get_list(f"msg-history:{THREAD}")
-    assert [item["text"] for item in history] == ["hello", "hi"]  # type: ignore[index]
+    assert [item["text"] for item in history] == ["hello", "hi"]
 
 
 async def test_a_failing_handler_does_not_stop_the_queue(

@@ -46,11 +46,16 @@ def note_expiries(tx: _Transaction, expiries: list[int]) -> int | None:
     if not expiries:
         return None
     earliest = min(expiries)
-    planned = _planned(tx)
-    if planned is not None and planned <= earliest:
-        return None
-    _plan(tx, earliest)
-    return earliest
+    # One statement: plan `earliest` unless an earlier (or the same) wake-up is planned.
+    changed = tx.rows(
+        "INSERT INTO chat_state_metadata (key, value) VALUES (?, ?) "
+        "ON CONFLICT (key) DO UPDATE SET value = excluded.value "
+        "WHERE CAST(chat_state_metadata.value AS INTEGER) > CAST(excluded.value AS INTEGER) "
+        "RETURNING 1",
+        NEXT_CLEANUP_AT,
+        str(earliest),
+    )
+    return earliest if changed else None
 
 
 def run(tx: _Transaction) -> int | None:

@@ -290,25 +290,30 @@ def _append_to_list(
     limit = _optional_int(max_length, "max_length")
     ttl = _optional_int(ttl_ms, "ttl_ms")
     b.check_guard(guard)
-    live = _live_list(b, k)
-    if live is None:
-        # A list that expired starts fresh: its old items are never resurrected. The alarm
+    new_expiry = b.ttl_expiry(ttl)
+    # One upsert takes the next sequence number. An append with a TTL sets the list's expiry,
+    # one without keeps it; a list that expired starts again at 1 with only the new expiry.
+    # (In SET, column names are the row's values before the update.)
+    [row] = b.rows(
+        """INSERT INTO chat_state_lists (key, expires_at, next_seq) VALUES (?, ?, 2)
+           ON CONFLICT (key) DO UPDATE SET
+             next_seq = CASE WHEN expires_at <= ? THEN 2 ELSE next_seq + 1 END,
+             expires_at = CASE WHEN expires_at <= ? THEN ? ELSE COALESCE(?, expires_at) END
+           RETURNING next_seq""",
+        k,
+        new_expiry,
+        b.now,
+        b.now,
+        new_expiry,
+        new_expiry,
+    )
+    seq = _int(row["next_seq"], "next_seq") - 1
+    if seq == 1:
+        # A new list, or one that expired: its old items are never resurrected. The alarm
         # usually removed them already; this covers an append that beats the alarm.
         b.rows("DELETE FROM chat_state_list_items WHERE key = ?", k)
-        seq, expires_at = 1, None
-    else:
-        seq, expires_at = live
-    new_expiry = b.ttl_expiry(ttl)
     b.rows("INSERT INTO chat_state_list_items (key, seq, value) VALUES (?, ?, ?)", k, seq, text)
-    b.rows(
-        "INSERT INTO chat_state_lists (key, expires_at, next_seq) VALUES (?, ?, ?) ON CONFLICT (key) "
-        "DO UPDATE SET expires_at = excluded.expires_at, next_seq = excluded.next_seq",
-        k,
-        # An append with a TTL sets the list's expiry; one without keeps it.
-        expires_at if new_expiry is None else new_expiry,
-        seq + 1,
-    )
-    if limit is not None and limit > 0:
+    if limit is not None and 0 < limit < seq:
         # Items hold consecutive sequence numbers, so the overflow is exactly this range.
         b.rows("DELETE FROM chat_state_list_items WHERE key = ? AND seq <= ?", k, seq - limit)
 
@@ -339,40 +344,40 @@ def _enqueue(
     if size < 1:
         raise ValueError(f"max_size must be at least 1, not {size}")
     b.rows("DELETE FROM chat_state_queue WHERE thread_id = ? AND expires_at <= ?", queue_key, b.now)
-    depth = _int(
-        b.scalar("SELECT COUNT(*) FROM chat_state_queue WHERE thread_id = ?", queue_key), "count"
+    # Sequence numbers never restart, even when the queue empties or entries expire, so an
+    # acknowledgement of an old entry can never hit a newer one. An empty queue restarts from
+    # the clock: later than any number it handed out before.
+    [row] = b.rows(
+        "SELECT COUNT(*) AS depth, COALESCE(MAX(seq) + 1, ? * 1000) AS next_seq "
+        "FROM chat_state_queue WHERE thread_id = ?",
+        b.now,
+        queue_key,
     )
+    depth = _int(row["depth"], "count")
     # An entry that is already stale could never be dequeued, so it is not stored; with
     # drop_newest a full queue keeps what it has (the reference's onQueueFull "drop-newest").
     if expiry > b.now and not (drop_newest and depth >= size):
-        # Sequence numbers never restart, even when the queue empties or entries expire, so an
-        # acknowledgement of an old entry can never hit a newer one. An empty queue restarts
-        # from the clock: later than any number it handed out before.
-        seq = b.scalar(
-            "SELECT COALESCE(MAX(seq) + 1, ? * 1000) FROM chat_state_queue WHERE thread_id = ?",
-            b.now,
-            queue_key,
-        )
         b.rows(
             "INSERT INTO chat_state_queue (thread_id, seq, value, expires_at) VALUES (?, ?, ?, ?)",
             queue_key,
-            _int(seq, "seq"),
+            _int(row["next_seq"], "seq"),
             text,
             b.expires(expiry),
         )
-    # Drop-oldest beyond max_size, as the reference; the depth never exceeds max_size.
-    b.rows(
-        """DELETE FROM chat_state_queue WHERE thread_id = ? AND seq <= (
-             SELECT seq FROM chat_state_queue WHERE thread_id = ?
-             ORDER BY seq DESC LIMIT 1 OFFSET ?)""",
-        queue_key,
-        queue_key,
-        size,
-    )
+        depth += 1
+    if depth > size:
+        # Drop-oldest beyond max_size, as the reference; the depth never exceeds max_size.
+        b.rows(
+            """DELETE FROM chat_state_queue WHERE thread_id = ? AND seq <= (
+                 SELECT seq FROM chat_state_queue WHERE thread_id = ?
+                 ORDER BY seq DESC LIMIT 1 OFFSET ?)""",
+            queue_key,
+            queue_key,
+            size,
+        )
+        depth = size
     # Every stored entry is live now that the expired ones are gone.
-    return _int(
-        b.scalar("SELECT COUNT(*) FROM chat_state_queue WHERE thread_id = ?", queue_key), "count"
-    )
+    return depth
 
 
 def _dequeue(b: _Batch, thread_id: Any) -> str | None:

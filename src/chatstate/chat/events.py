@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..json_values import JsonValue
@@ -39,7 +39,8 @@ class Message:
 
     def to_json(self) -> dict[str, Any]:
         # The Chat SDK's serialized shape marker, so stored history reads like the reference's.
-        return {"_type": "chat:Message", **asdict(self)}
+        # Shallow: dataclasses.asdict deep-copies `raw`, a cost paid on every message.
+        return {"_type": "chat:Message", **self.__dict__, "author": self.author.__dict__.copy()}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Message:
@@ -62,7 +63,7 @@ class Action:
     raw: JsonValue = None
 
     def to_json(self) -> dict[str, Any]:
-        return {"_type": "chat:Action", **asdict(self)}
+        return {"_type": "chat:Action", **self.__dict__, "user": self.user.__dict__.copy()}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Action:
