@@ -31,9 +31,19 @@ class PlatformApiError(RuntimeError):
     """A platform API call failed; says which method and what the platform answered."""
 
 
+def _not_json(constant: str) -> Any:
+    raise ValueError(f"{constant} is not a JSON value")
+
+
+def loads_json(text: str | bytes) -> Any:
+    """Strict JSON: Python's json also reads NaN and Infinity; JSON has neither, and state
+    refuses them."""
+    return json.loads(text, parse_constant=_not_json)
+
+
 def parse_json_object(body: bytes) -> dict[str, Any]:
     try:
-        payload = json.loads(body)
+        payload = loads_json(body)
     except ValueError as error:
         raise WebhookRejected(
             HttpResponse.text(400, f"body is not valid JSON: {error}\n")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
-import json
+import re
 from dataclasses import replace
 from typing import Any
 from urllib.parse import parse_qs
@@ -26,12 +26,16 @@ from .base import (
     Sleep,
     WebhookRejected,
     call_json_api,
+    loads_json,
     parse_json_object,
 )
 
 MAX_SKEW_SECONDS = 300
 # Message subtypes that are a person saying something; the rest (edits, joins, bot posts) are not.
 HANDLED_SUBTYPES = {None, "file_share", "thread_broadcast"}
+# Ids and timestamps become state keys: only Slack's own shapes are accepted.
+SLACK_ID = re.compile(r"[A-Z0-9]{1,32}")
+SLACK_TS = re.compile(r"\d{1,12}\.\d{1,9}")
 
 
 def signature(signing_secret: str, timestamp: str, body: bytes) -> str:
@@ -85,8 +89,11 @@ class SlackPlatform:
         if kind != "event_callback" or not isinstance(envelope.get("event"), dict):
             return Inbound()
         event = envelope["event"]
+        authorizations = envelope.get("authorizations")
         bot_user_ids = {
-            a.get("user_id") for a in envelope.get("authorizations") or [] if isinstance(a, dict)
+            a["user_id"]
+            for a in (authorizations if isinstance(authorizations, list) else [])
+            if isinstance(a, dict) and isinstance(a.get("user_id"), str)
         }
         message = _message(event, bot_user_ids)
         if message is None:
@@ -146,6 +153,16 @@ class SlackPlatform:
         return None
 
 
+def _checked_ids(channel: Any, ts: Any, thread_ts: Any) -> tuple[str, str, str | None]:
+    """A channel id and timestamps as Slack writes them; they become keys, so nothing else."""
+    if not isinstance(channel, str) or not SLACK_ID.fullmatch(channel):
+        raise WebhookRejected(HttpResponse.text(400, "channel must be a Slack channel id\n"))
+    for field, value in (("ts", ts), ("thread_ts", thread_ts)):
+        if value is not None and not (isinstance(value, str) and SLACK_TS.fullmatch(value)):
+            raise WebhookRejected(HttpResponse.text(400, f"{field} must be a Slack timestamp\n"))
+    return channel, ts, thread_ts
+
+
 def _thread_id(channel: str, ts: str, thread_ts: str | None) -> str:
     if channel.startswith("D") and not thread_ts:
         return f"slack:{channel}:"
@@ -157,20 +174,28 @@ def _message(event: dict[str, Any], bot_user_ids: set[Any]) -> Message | None:
         return None
     if event.get("subtype") == "message_changed":
         return _edit(event, bot_user_ids)
-    if event.get("subtype") not in HANDLED_SUBTYPES or event.get("bot_id"):
+    subtype = event.get("subtype")
+    if not (subtype is None or isinstance(subtype, str)) or subtype not in HANDLED_SUBTYPES:
         return None
-    user, channel, ts = event.get("user"), event.get("channel"), event.get("ts")
-    if not isinstance(channel, str) or not isinstance(ts, str) or not isinstance(user, str):
+    user = event.get("user")
+    if event.get("bot_id") or not isinstance(user, str):
         return None
+    channel, ts, thread_ts = _checked_ids(
+        event.get("channel"), event.get("ts"), event.get("thread_ts")
+    )
+    if ts is None:
+        raise WebhookRejected(HttpResponse.text(400, "ts must be a Slack timestamp\n"))
     if user in bot_user_ids:
         return None  # the bot's own message: answering it would loop
-    text = str(event.get("text", ""))
+    text = event.get("text") or ""
+    if not isinstance(text, str):
+        raise WebhookRejected(HttpResponse.text(400, "text must be a string\n"))
     mentioned = event.get("type") == "app_mention" or any(
         f"<@{b}>" in text for b in bot_user_ids if b
     )
     return Message(
         id=f"{channel}:{ts}",
-        thread_id=_thread_id(channel, ts, event.get("thread_ts")),
+        thread_id=_thread_id(channel, ts, thread_ts),
         channel_id=f"slack:{channel}",
         platform="slack",
         text=text,
@@ -197,33 +222,38 @@ def _edit(event: dict[str, Any], bot_user_ids: set[Any]) -> Message | None:
 def _interaction(body: bytes) -> Inbound:
     fields = parse_qs(body.decode(errors="replace"))
     try:
-        payload = json.loads(fields["payload"][0])
+        payload = loads_json(fields["payload"][0])
     except (KeyError, IndexError, ValueError) as error:
         raise WebhookRejected(
             HttpResponse.text(400, "interaction has no JSON payload\n")
         ) from error
     if not isinstance(payload, dict) or payload.get("type") != "block_actions":
         return Inbound()
-    channel = (payload.get("channel") or {}).get("id")
-    message = payload.get("message") or {}
-    user = payload.get("user") or {}
-    if not isinstance(channel, str) or not isinstance(message.get("ts"), str):
+    channel_field, message, user = (payload.get(f) for f in ("channel", "message", "user"))
+    if not isinstance(channel_field, dict) or not isinstance(message, dict):
         return Inbound()
-    thread_id = _thread_id(channel, message["ts"], message.get("thread_ts"))
-    actions = [
+    channel, ts, thread_ts = _checked_ids(
+        channel_field.get("id"), message.get("ts"), message.get("thread_ts")
+    )
+    if ts is None:
+        return Inbound()
+    user = user if isinstance(user, dict) else {}
+    actions = payload.get("actions")
+    thread_id = _thread_id(channel, ts, thread_ts)
+    trigger = str(payload.get("trigger_id") or "")[:64]
+    events: list[Action] = [
         Action(
-            id=f"{payload.get('trigger_id', '')}:{a.get('action_id', '')}",
+            id=f"{trigger}:{a.get('action_id', '')}",
             action_id=str(a.get("action_id", "")),
             value=str(a.get("value", "")),
             thread_id=thread_id,
             channel_id=f"slack:{channel}",
             platform="slack",
             user=Author(user_id=str(user.get("id", "")), user_name=str(user.get("username", ""))),
-            message_id=f"{channel}:{message['ts']}",
+            message_id=f"{channel}:{ts}",
             raw=a,
         )
-        for a in payload.get("actions") or []
+        for a in (actions if isinstance(actions, list) else [])
         if isinstance(a, dict)
     ]
-    trigger = payload.get("trigger_id")
-    return Inbound(list(actions), str(trigger) if trigger else None)
+    return Inbound(list(events), trigger or None)

@@ -164,62 +164,83 @@ def _decode_thread(thread_id: str) -> tuple[int, int | None]:
     return int(parts[1]), int(parts[2]) if len(parts) == 3 else None
 
 
+def _rejected(field: str, expected: str) -> WebhookRejected:
+    return WebhookRejected(HttpResponse.text(400, f"{field} must be {expected}\n"))
+
+
+def _integer(value: Any, field: str, *, required: bool = True) -> int | None:
+    if value is None and not required:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise _rejected(field, "an integer")
+    return value
+
+
+def _object(value: Any, field: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise _rejected(field, "an object")
+    return value
+
+
 def _thread_of(message: dict[str, Any]) -> tuple[str, str]:
-    chat_id = message["chat"]["id"]
+    chat_id = _integer(_object(message.get("chat"), "message.chat").get("id"), "message.chat.id")
     channel = f"telegram:{chat_id}"
-    topic = message.get("message_thread_id")
-    if message.get("is_topic_message") and topic is not None:
+    topic = _integer(message.get("message_thread_id"), "message_thread_id", required=False)
+    if message.get("is_topic_message") is True and topic is not None:
         return f"{channel}:{topic}", channel
     return channel, channel
 
 
-def _author(user: dict[str, Any] | None) -> Author:
-    user = user or {}
-    full_name = " ".join(p for p in (user.get("first_name"), user.get("last_name")) if p)
+def _author(user: Any) -> Author:
+    user = user if isinstance(user, dict) else {}
+    names = (user.get("first_name"), user.get("last_name"))
     return Author(
         user_id=str(user.get("id", "")),
         user_name=str(user.get("username", "")),
-        full_name=full_name,
-        is_bot=bool(user.get("is_bot", False)),
+        full_name=" ".join(str(n) for n in names if n),
+        is_bot=user.get("is_bot") is True,
     )
 
 
 def _message(message: dict[str, Any], *, edited: bool) -> Message:
-    try:
-        thread_id, channel_id = _thread_of(message)
-        chat_id, message_id = message["chat"]["id"], message["message_id"]
-    except (KeyError, TypeError) as error:
-        raise WebhookRejected(HttpResponse.text(400, f"message is missing {error}\n")) from error
+    thread_id, channel_id = _thread_of(message)
+    chat = message["chat"]
+    message_id = _integer(message.get("message_id"), "message.message_id")
+    date = _integer(message.get("date", 0), "message.date")
+    text = message.get("text") or message.get("caption") or ""
+    if not isinstance(text, str):
+        raise _rejected("message.text", "a string")
     # An edit is a new event for the same message id: it gets its own id so dedupe keeps it.
     suffix = f":edit:{message.get('edit_date', '')}" if edited else ""
     return Message(
-        id=f"{chat_id}:{message_id}{suffix}",
+        id=f"{chat['id']}:{message_id}{suffix}",
         thread_id=thread_id,
         channel_id=channel_id,
         platform="telegram",
-        text=str(message.get("text") or message.get("caption") or ""),
+        text=text,
         author=_author(message.get("from") or message.get("sender_chat")),
-        date_ms=int(message.get("date", 0)) * 1000,
-        is_dm=message["chat"].get("type") == "private",
+        date_ms=(date or 0) * 1000,
+        is_dm=chat.get("type") == "private",
         is_edit=edited,
         raw=message,
     )
 
 
 def _action(query: dict[str, Any]) -> Action | None:
-    if "id" not in query:
+    if not isinstance(query.get("id"), str | int) or isinstance(query.get("id"), bool):
         return None
     message = query.get("message")
     # Game callbacks carry no data; they are still answered, under action id "".
-    action_id, _, value = str(query.get("data") or "").partition(":")
-    if isinstance(message, dict) and isinstance(message.get("chat"), dict):
+    data = query.get("data")
+    action_id, _, value = (data if isinstance(data, str) else "").partition(":")
+    if isinstance(message, dict) and "chat" in message:
         thread_id, channel_id = _thread_of(message)
         message_id: str | None = f"{message['chat']['id']}:{message.get('message_id')}"
     else:
         # Inline mode: the button is on a message sent through the bot, in a chat the bot may
         # not be in. There is no chat to post to, but the press must still be answered.
         channel_id = INLINE_CHANNEL
-        thread_id = f"{INLINE_CHANNEL}:{query.get('inline_message_id', '')}"
+        thread_id = f"{INLINE_CHANNEL}:{str(query.get('inline_message_id', ''))[:64]}"
         message_id = None
     return Action(
         id=str(query["id"]),

@@ -1,0 +1,189 @@
+"""Any webhook body gets 2xx, 400 or 401, never a 500 or an unhandled exception, and a rejected
+body writes nothing. Bodies are arbitrary bytes, arbitrary JSON, and JSON shaped like Telegram
+updates and Slack envelopes with every field free to be the wrong type; they are verified (or
+correctly signed) so that parsing is what gets exercised, and accepted ones go into a real Chat
+over real (in-memory) state."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from chatstate import open_local_state
+from chatstate.chat.events import Inbound
+from chatstate.chat.runtime import Chat
+from chatstate.chat.work_index import WorkIndex
+from chatstate.http import HttpRequest
+from chatstate.http_client import HttpResult
+from chatstate.ingress import Ingress
+from chatstate.platforms.slack import SlackPlatform
+from chatstate.platforms.telegram import SECRET_HEADER, TelegramPlatform
+from chatstate.sqlite_port import SqlitePort
+from support.payloads import slack_signed_headers
+
+SECRET = "fuzz-secret"
+SLACK_SECRET = "fuzz-signing-secret"
+
+
+class NoNetwork:
+    async def post(self, url: str, body: bytes, headers: dict[str, str]) -> HttpResult:
+        return HttpResult(200, b'{"ok": true, "result": {}}')
+
+
+scalars = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20)
+json_values = st.recursive(
+    scalars,
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
+
+
+def shaped(fields: dict[str, st.SearchStrategy[Any]]) -> st.SearchStrategy[dict[str, Any]]:
+    """Objects with these keys (any subset), each a plausible value or any JSON value."""
+    return st.fixed_dictionaries({}, optional={k: v | json_values for k, v in fields.items()})
+
+
+telegram_chat = shaped(
+    {"id": st.integers(-(10**13), 10**13), "type": st.sampled_from(["private", "supergroup"])}
+)
+telegram_message = shaped(
+    {
+        "message_id": st.integers(0, 10**6),
+        "chat": telegram_chat,
+        "from": shaped({"id": st.integers(), "username": st.text(max_size=10)}),
+        "date": st.integers(0, 2**31),
+        "text": st.text(max_size=40),
+        "entities": st.lists(
+            shaped(
+                {
+                    "type": st.sampled_from(["mention", "text_mention", "bold"]),
+                    "offset": st.integers(-5, 50),
+                    "length": st.integers(-5, 50),
+                }
+            ),
+            max_size=3,
+        ),
+        "message_thread_id": st.integers(0, 10**6),
+        "is_topic_message": st.booleans(),
+        "edit_date": st.integers(0, 2**31),
+    }
+)
+telegram_updates = shaped(
+    {
+        "update_id": st.integers(0, 2**40),
+        "message": telegram_message,
+        "edited_message": telegram_message,
+        "channel_post": telegram_message,
+        "callback_query": shaped(
+            {
+                "id": st.text(max_size=10),
+                "data": st.text(max_size=20),
+                "message": telegram_message,
+                "inline_message_id": st.text(max_size=10),
+            }
+        ),
+    }
+)
+slack_event = shaped(
+    {
+        "type": st.sampled_from(["message", "app_mention", "reaction_added"]),
+        "subtype": st.sampled_from(["message_changed", "bot_message", "file_share"]),
+        "user": st.text(max_size=8),
+        "channel": st.sampled_from(["C1", "D1"]) | st.text(max_size=5),
+        "ts": st.sampled_from(["1718000000.000100", "x"]) | st.text(max_size=8),
+        "thread_ts": st.text(max_size=8),
+        "text": st.text(max_size=30),
+        "message": json_values,
+    }
+)
+slack_envelopes = shaped(
+    {
+        "type": st.sampled_from(["event_callback", "url_verification"]),
+        "event": slack_event,
+        "event_id": st.text(max_size=8),
+        "challenge": st.text(max_size=8),
+        "authorizations": st.lists(shaped({"user_id": st.text(max_size=5)}), max_size=2),
+    }
+)
+bodies = st.binary(max_size=200) | json_values.map(lambda v: json.dumps(v).encode())
+
+
+def handle(platform: str, body: bytes, headers: dict[str, str]) -> tuple[int, int]:
+    """The response status, and how many events reached the chat."""
+
+    async def run() -> tuple[int, int]:
+        state = open_local_state(None)
+        await state.connect()
+        index = SqlitePort(None)
+        telegram = TelegramPlatform(bot_token="1:t", secret_token=SECRET, http=NoNetwork())
+        slack = SlackPlatform(signing_secret=SLACK_SECRET, bot_token="xoxb", http=NoNetwork())
+        chat = Chat(platforms=[telegram, slack], state=state, work_index=WorkIndex(index))
+        accepted: list[Inbound] = []
+
+        async def accept(name: str, inbound: Inbound) -> None:
+            accepted.append(inbound)
+            await chat.accept(name, inbound)
+
+        ingress = Ingress(chat.platforms, accept, state.clock)
+        try:
+            response = await ingress.handle(
+                HttpRequest("POST", f"/webhooks/{platform}", headers, body)
+            )
+            await chat.stop(grace_s=5)
+        finally:
+            await state.disconnect()
+            index.close()
+        return response.status, sum(len(i.events) for i in accepted)
+
+    return asyncio.run(run())
+
+
+FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+def assert_answered(status: int, events: int) -> None:
+    assert status in (200, 400, 401), status
+    if status != 200:
+        assert events == 0
+
+
+@FUZZ
+@given(telegram_updates.map(lambda v: json.dumps(v).encode()) | bodies)
+def test_any_verified_telegram_body_is_answered_2xx_or_400(body: bytes) -> None:
+    assert_answered(*handle("telegram", body, {SECRET_HEADER: SECRET}))
+
+
+@FUZZ
+@given(telegram_updates.map(lambda v: json.dumps(v).encode()) | bodies, st.text(max_size=12))
+def test_any_telegram_body_with_a_wrong_secret_is_401_and_writes_nothing(
+    body: bytes, secret: str
+) -> None:
+    status, events = handle("telegram", body, {SECRET_HEADER: secret + "x"})
+    assert (status, events) == (401, 0)
+
+
+@FUZZ
+@given(slack_envelopes.map(lambda v: json.dumps(v).encode()) | bodies)
+def test_any_signed_slack_body_is_answered_2xx_or_400(body: bytes) -> None:
+    headers = {**slack_signed_headers(SLACK_SECRET, body), "content-type": "application/json"}
+    assert_answered(*handle("slack", body, headers))
+
+
+@FUZZ
+@given(st.one_of(json_values.map(lambda v: json.dumps(v)), st.text(max_size=80)))
+def test_any_signed_slack_interaction_form_is_answered_2xx_or_400(payload: str) -> None:
+    from urllib.parse import urlencode
+
+    body = urlencode({"payload": payload}).encode()
+    headers = {
+        **slack_signed_headers(SLACK_SECRET, body, timestamp=int(time.time())),
+        "content-type": "application/x-www-form-urlencoded",
+    }
+    assert_answered(*handle("slack", body, headers))
