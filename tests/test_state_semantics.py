@@ -609,3 +609,32 @@ async def test_a_guarded_merge_after_the_lock_was_taken_over_writes_nothing(
     with pytest.raises(LockLostError):
         await state.merge("thread-state:telegram:1", {"x": 1}, guard=lost)
     assert await state.get("thread-state:telegram:1") is None
+
+
+async def test_get_list_with_newest_returns_the_latest_items_oldest_first(
+    state: LocalStateAdapter,
+) -> None:
+    for n in range(10):
+        await state.append_to_list("l", n)
+    assert await state.get_list("l", newest=3) == [7, 8, 9]
+    assert await state.get_list("l", newest=0) == []
+    assert await state.get_list("l", newest=50) == list(range(10))
+
+
+async def test_get_list_with_newest_reads_only_those_rows(
+    state: LocalStateAdapter,
+) -> None:
+    for n in range(200):
+        await state.append_to_list("l", n)
+    statements: list[str] = []
+    shard = state.shards.opened()[state.router.for_key("l")]
+    real = shard.sql.exec
+
+    def counting(sql: str, *params: object) -> list[dict[str, object]]:
+        rows = real(sql, *params)  # type: ignore[arg-type]
+        statements.append(f"{len(rows)} rows: {sql[:40]}")
+        return rows  # type: ignore[return-value]
+
+    shard.sql.exec = counting  # type: ignore[method-assign]
+    assert await state.get_list("l", newest=2) == [198, 199]
+    assert max(int(s.split()[0]) for s in statements) <= 2

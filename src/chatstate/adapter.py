@@ -232,13 +232,15 @@ class StateBatch:
             key, guard, _none, "append_to_list", key, encode_json(value, key), max_length, ttl_ms
         )
 
-    def get_list(self, key: str) -> Pending[list[JsonValue]]:
+    def get_list(self, key: str, newest: int | None = None) -> Pending[list[JsonValue]]:
+        """The list, oldest first; with `newest`, only that many of the latest items."""
         _check_id(key, "key")
 
         def decode(raw: Any) -> list[JsonValue]:
             return [decode_json(item, f"list entry for {key}") for item in raw]
 
-        return self._add(self._adapter.router.for_key(key), ["get_list", key], decode)
+        operation: list[Any] = ["get_list", key] if newest is None else ["get_list", key, newest]
+        return self._add(self._adapter.router.for_key(key), operation, decode)
 
     def enqueue(
         self, thread_id: str, entry: QueueEntry, max_size: int, *, drop_newest: bool = False
@@ -438,8 +440,8 @@ class StateAdapter:
             )
         )
 
-    async def get_list(self, key: str) -> list[JsonValue]:
-        return await self._one(lambda b: b.get_list(key))
+    async def get_list(self, key: str, newest: int | None = None) -> list[JsonValue]:
+        return await self._one(lambda b: b.get_list(key, newest))
 
     async def enqueue(self, thread_id: str, entry: QueueEntry, max_size: int) -> int:
         return await self._one(lambda b: b.enqueue(thread_id, entry, max_size))

@@ -318,11 +318,23 @@ def _append_to_list(
         b.rows("DELETE FROM chat_state_list_items WHERE key = ? AND seq <= ?", k, seq - limit)
 
 
-def _get_list(b: _Batch, key: Any) -> list[str]:
+def _get_list(b: _Batch, key: Any, newest: Any = None) -> list[str]:
+    """The list's items, oldest first; with `newest`, only that many of the latest, read by
+    the primary key from the end (a short read of a long list stays short)."""
     k = _key(key)
+    limit = _optional_int(newest, "newest")
+    if limit is not None and limit < 0:
+        raise ValueError(f"newest must be at least 0, not {limit}")
     if _live_list(b, k) is None:
         return []
-    rows = b.rows("SELECT value FROM chat_state_list_items WHERE key = ? ORDER BY seq", k)
+    if limit is None:
+        rows = b.rows("SELECT value FROM chat_state_list_items WHERE key = ? ORDER BY seq", k)
+    else:
+        rows = b.rows(
+            "SELECT value FROM chat_state_list_items WHERE key = ? ORDER BY seq DESC LIMIT ?",
+            k,
+            limit,
+        )[::-1]
     return [str(row["value"]) for row in rows]
 
 

@@ -57,7 +57,7 @@ class _StateHolder:
 
     async def history(self, limit: int | None = None) -> list[Message]:
         """Messages seen and sent here, newest first."""
-        items = await self._chat.state.get_list("msg-history:" + self.id)
+        items = await self._chat.state.get_list("msg-history:" + self.id, limit)
         stored = [Message.from_json(item) for item in reversed(items) if isinstance(item, dict)]
         unrecorded = [
             m for m in reversed(self._sent or []) if self.id in (m.thread_id, m.channel_id)
