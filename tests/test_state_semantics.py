@@ -8,6 +8,7 @@ import pytest
 
 from chatstate import LockLostError, QueueEntry, StateNotConnectedError, open_local_state
 from chatstate.local_state import LocalStateAdapter
+from chatstate.ports import Row, SqlValue
 from support.clock import FakeClock
 
 CHAT = "telegram:-100123"
@@ -630,10 +631,10 @@ async def test_get_list_with_newest_reads_only_those_rows(
     shard = state.shards.opened()[state.router.for_key("l")]
     real = shard.sql.exec
 
-    def counting(sql: str, *params: object) -> list[dict[str, object]]:
-        rows = real(sql, *params)  # type: ignore[arg-type]
+    def counting(sql: str, *params: SqlValue) -> list[Row]:
+        rows = real(sql, *params)
         statements.append(f"{len(rows)} rows: {sql[:40]}")
-        return rows  # type: ignore[return-value]
+        return rows
 
     shard.sql.exec = counting  # type: ignore[method-assign]
     assert await state.get_list("l", newest=2) == [198, 199]
