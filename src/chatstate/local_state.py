@@ -1,49 +1,76 @@
-"""State on the local runtime: one SQLite database per shard under a directory.
+"""State on the local runtime: shards in a fixed number of SQLite files, with group commit.
 
-Each shard behaves like its Durable Object: one call at a time, its own alarm, and calls that
-cross a serialization boundary shaped like RPC, so a value that would not survive RPC fails here
-too.
+Every key routes to exactly one shard, so many shards can share one file's tables without ever
+holding the same row; a shard's file is chosen by a stable hash of its name. The number of open
+files is therefore bounded whatever the number of chats (the first layout, one file per shard,
+ran out of file descriptors at a few thousand chats and is migrated automatically).
+
+Each file has one writer thread. Batches that arrive while it commits wait and go into the next
+transaction together: one fsync for all of them, each in its own savepoint so that it applies
+all or nothing on its own. A caller resumes only after that commit, so what a call wrote is
+durable when it returns. SQLite work never runs on the event loop.
+
+Calls cross a serialization boundary shaped like RPC, so a value that would not survive Durable
+Object RPC fails here too; a shard's calls run one at a time, in order, as a Durable Object's.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
+import sqlite3
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import unquote
 
 from sharding import ShardForKey, ShardForThread, ShardRouter
 
 from .adapter import StateAdapter
 from .ports import Clock
 from .rpc_values import cross_rpc
+from .schema import migrate
 from .shard_host import ShardHost
 from .sqlite_port import SqlitePort
 
 SHARD_FILE_SUFFIX = ".sqlite3"
+DEFAULT_FILES = 8
+LAYOUT_FILE = "layout.json"
+# Tables of the first layout's per-shard files, with the column their rows are routed by.
+DATA_TABLES = {
+    "chat_state_subscriptions": ("thread_id", "thread"),
+    "chat_state_locks": ("thread_id", "thread"),
+    "chat_state_queue": ("thread_id", "thread"),
+    "chat_state_cache": ("key", "key"),
+    "chat_state_lists": ("key", "key"),
+    "chat_state_list_items": ("key", "key"),
+}
 
 
 def wall_clock_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-def shard_file_name(shard: str) -> str:
-    """A file name for any shard name: readable when it can be, hashed when too long."""
-    quoted = quote(shard, safe="-_.")
-    if not quoted or len(quoted) > 120 or quoted.startswith("."):
-        quoted = "sha256-" + hashlib.sha256(shard.encode()).hexdigest()
-    return quoted + SHARD_FILE_SUFFIX
+def file_of_shard(shard: str, files: int) -> int:
+    """The file a shard lives in: stable across runs and machines."""
+    return int.from_bytes(hashlib.sha256(shard.encode()).digest()[:8], "big") % files
+
+
+def state_file_name(index: int) -> str:
+    return f"state-{index:02d}{SHARD_FILE_SUFFIX}"
 
 
 class LocalAlarm:
-    """One wake-up per shard. With the wall clock it fires by itself on an asyncio timer; with
+    """One wake-up per file. With the wall clock it fires by itself on an asyncio timer; with
     an injected clock the test decides when time passes and fires due alarms explicitly."""
 
-    def __init__(self, shard: LocalShard, timers: bool) -> None:
-        self._shard = shard
+    def __init__(self, clock: Clock, timers: bool, fire: Callable[[], None]) -> None:
+        self._clock = clock
         self._timers = timers
+        self._fire_alarm = fire
         self.at: int | None = None
         self._handle: asyncio.TimerHandle | None = None
 
@@ -51,7 +78,7 @@ class LocalAlarm:
         self._cancel()
         self.at = at_ms
         if self._timers:
-            delay = max(0.0, (at_ms - self._shard.clock()) / 1000)
+            delay = max(0.0, (at_ms - self._clock()) / 1000)
             self._handle = asyncio.get_running_loop().call_later(delay, self._fire)
 
     async def get(self) -> int | None:
@@ -68,71 +95,145 @@ class LocalAlarm:
 
     def _fire(self) -> None:
         self._handle = None
-        self._shard.spawn_alarm()
+        self._fire_alarm()
 
 
-class LocalShard:
-    """One shard: its database, its alarm, and an input gate admitting one call at a time."""
+class LocalFile:
+    """One SQLite file holding many shards: its writer thread, group commit and alarm."""
 
-    def __init__(self, name: str, path: Path | None, clock: Clock, timers: bool) -> None:
-        self.name = name
+    def __init__(self, path: Path | None, clock: Clock, timers: bool) -> None:
         self.clock = clock
         self.sql = SqlitePort(path)
-        self.alarm = LocalAlarm(self, timers)
+        self.alarm = LocalAlarm(clock, timers, self.spawn_alarm)
         self.host = ShardHost(self.sql, self.alarm, clock)
-        self._gate = asyncio.Lock()
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="chatstate-sqlite")
+        self._pending: list[tuple[Callable[[], Any], asyncio.Future[Any]]] = []
+        self._flushing: asyncio.Task[None] | None = None
         self._alarm_tasks: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
-        async with self._gate:
-            self.host.migrate()
-            await self.host.rearm()
+        await self._submit(lambda: migrate(self.sql, self.clock))
+        await self._arm(await self._submit(self.host.store.earliest_expiry))
 
     async def call(self, operations: list[list[Any]]) -> dict[str, Any]:
-        async with self._gate:
-            return await self.host.call(operations)
+        reply, alarm_at = await self._submit(lambda: self.host.run(operations))
+        # A batch reports a wake-up only when it is earlier than the planned one; another
+        # call's may have been armed meanwhile, so the alarm only ever moves earlier here.
+        if alarm_at is not None and (self.alarm.at is None or alarm_at < self.alarm.at):
+            await self.alarm.set(alarm_at)
+        result: dict[str, Any] = reply
+        return result
 
     async def run_alarm(self) -> None:
-        async with self._gate:
-            self.alarm.at = None
-            await self.host.on_alarm()
+        self.alarm.at = None
+        await self._arm(await self._submit(self.host.store.run_cleanup))
 
     def spawn_alarm(self) -> None:
         task = asyncio.get_running_loop().create_task(self.run_alarm())
         self._alarm_tasks.add(task)
         task.add_done_callback(self._alarm_tasks.discard)
 
+    async def _arm(self, at: int | None) -> None:
+        if at is None:
+            await self.alarm.delete()
+        else:
+            await self.alarm.set(at)
+
+    async def _submit(self, work: Callable[[], Any]) -> Any:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
+        self._pending.append((work, future))
+        if self._flushing is None:
+            self._flushing = loop.create_task(self._flush())
+        return await future
+
+    async def _flush(self) -> None:
+        """Commit what is pending, then what arrived meanwhile, until nothing is left."""
+        loop = asyncio.get_running_loop()
+        try:
+            while self._pending:
+                jobs, self._pending = self._pending, []
+                try:
+                    outcomes = await loop.run_in_executor(
+                        self._writer, self.sql.run_group, [work for work, _ in jobs]
+                    )
+                except BaseException as error:
+                    outcomes = [(False, error)] * len(jobs)
+                for (_, future), (ok, value) in zip(jobs, outcomes, strict=True):
+                    if future.cancelled():
+                        continue
+                    if ok:
+                        future.set_result(value)
+                    else:
+                        future.set_exception(value)
+        finally:
+            self._flushing = None
+
     def close(self) -> None:
         self.alarm._cancel()
+        self._writer.shutdown(wait=True)
         self.sql.close()
 
 
 class LocalShards:
-    """Shards by name, opened on first use, reached through an RPC-shaped boundary."""
+    """Shards by name, in their files (opened on first use), through an RPC-shaped boundary."""
 
-    def __init__(self, directory: Path | None, clock: Clock, timers: bool) -> None:
+    def __init__(
+        self,
+        directory: Path | None,
+        clock: Clock,
+        timers: bool,
+        router: ShardRouter,
+        files: int = DEFAULT_FILES,
+    ) -> None:
         self.directory = directory
         self.clock = clock
+        self.files = files
         self._timers = timers
-        self._shards: dict[str, LocalShard] = {}
-        self._opening: dict[str, asyncio.Future[LocalShard]] = {}
-        if directory is not None:
-            directory.mkdir(parents=True, exist_ok=True)
+        self._router = router
+        self._open: dict[int, LocalFile] = {}
+        self._opening: dict[int, asyncio.Future[LocalFile]] = {}
+        self._shard_files: dict[str, int] = {}
+        self._layout_checked = False
 
-    async def shard(self, name: str) -> LocalShard:
-        if name in self._shards:
-            return self._shards[name]
-        if name not in self._opening:
-            self._opening[name] = asyncio.ensure_future(self._open(name))
-        return await asyncio.shield(self._opening[name])
+    async def shard(self, name: str) -> LocalFile:
+        index = file_of_shard(name, self.files)
+        self._shard_files[name] = index
+        if index in self._open:
+            return self._open[index]
+        if index not in self._opening:
+            self._opening[index] = asyncio.ensure_future(self._open_file(index))
+        return await asyncio.shield(self._opening[index])
 
-    async def _open(self, name: str) -> LocalShard:
-        path = None if self.directory is None else self.directory / shard_file_name(name)
-        shard = LocalShard(name, path, self.clock, self._timers)
-        await shard.start()
-        self._shards[name] = shard
-        del self._opening[name]
-        return shard
+    async def _open_file(self, index: int) -> LocalFile:
+        path = None
+        if self.directory is not None:
+            self._check_layout()
+            path = self.directory / state_file_name(index)
+        opened = LocalFile(path, self.clock, self._timers)
+        await opened.start()
+        self._open[index] = opened
+        del self._opening[index]
+        return opened
+
+    def _check_layout(self) -> None:
+        """Create the directory's layout on first use, migrating the first layout's files."""
+        if self._layout_checked:
+            return
+        assert self.directory is not None
+        self.directory.mkdir(parents=True, exist_ok=True)
+        layout = self.directory / LAYOUT_FILE
+        if layout.exists():
+            recorded = json.loads(layout.read_text()).get("files")
+            if recorded != self.files:
+                raise ValueError(
+                    f"{self.directory} holds state in {recorded} files, not {self.files}; "
+                    "open it with the same number of files"
+                )
+        else:
+            migrate_per_shard_files(self.directory, self.files, self._router, self.clock)
+            layout.write_text(json.dumps({"files": self.files}) + "\n")
+        self._layout_checked = True
 
     async def call(self, name: str, operations: list[list[Any]]) -> dict[str, Any]:
         sent = cross_rpc(operations, "operations")
@@ -140,27 +241,69 @@ class LocalShards:
         crossed: dict[str, Any] = cross_rpc(reply, "reply")
         return crossed
 
-    def opened(self) -> dict[str, LocalShard]:
-        return dict(self._shards)
+    def opened(self) -> dict[str, LocalFile]:
+        """Every shard used so far, with the file that holds it."""
+        return {name: self._open[i] for name, i in self._shard_files.items() if i in self._open}
 
     async def fire_due_alarms(self) -> int:
         """Run every alarm that is due by the clock; return how many ran."""
         due = [
-            s
-            for s in self._shards.values()
-            if s.alarm.at is not None and s.alarm.at <= self.clock()
+            f for f in self._open.values() if f.alarm.at is not None and f.alarm.at <= self.clock()
         ]
-        for shard in due:
-            await shard.run_alarm()
+        for opened in due:
+            await opened.run_alarm()
         return len(due)
 
     def rows_written(self) -> int:
-        return sum(shard.sql.rows_written for shard in self._shards.values())
+        return sum(opened.sql.rows_written for opened in self._open.values())
 
     def close(self) -> None:
-        for shard in self._shards.values():
-            shard.close()
-        self._shards.clear()
+        for opened in self._open.values():
+            opened.close()
+        self._open.clear()
+
+
+def migrate_per_shard_files(directory: Path, files: int, router: ShardRouter, clock: Clock) -> int:
+    """Move every file of the first layout (one per shard) into the file its shard now lives
+    in; return how many were moved. Each move is one transaction, and the old file is removed
+    only after it committed: a crash in between repeats the move, which replaces rows with
+    themselves."""
+    moved = 0
+    for old in sorted(directory.glob(f"*{SHARD_FILE_SUFFIX}")):
+        if old.name.startswith("state-"):
+            continue
+        connection = sqlite3.connect(f"{old.as_uri()}?mode=ro", uri=True)
+        try:
+            shard = _shard_of(connection, old, router)
+        finally:
+            connection.close()
+        if shard is not None:
+            target = SqlitePort(directory / state_file_name(file_of_shard(shard, files)))
+            try:
+                migrate(target, clock)
+                target.copy_tables_from(old, list(DATA_TABLES))
+            finally:
+                target.close()
+            moved += 1
+        for leftover in (old, Path(f"{old}-wal"), Path(f"{old}-shm")):
+            leftover.unlink(missing_ok=True)
+    return moved
+
+
+def _shard_of(connection: sqlite3.Connection, path: Path, router: ShardRouter) -> str | None:
+    """Which shard a first-layout file held: its name, or (when the name was hashed) the
+    route of any row in it; None when it holds nothing."""
+    if not path.stem.startswith("sha256-"):
+        return unquote(path.stem)
+    tables = {r[0] for r in connection.execute("SELECT name FROM sqlite_master")}
+    for table, (column, kind) in DATA_TABLES.items():
+        if table in tables:
+            row = connection.execute(f"SELECT {column} FROM {table} LIMIT 1").fetchone()
+            if row is not None:
+                if kind == "thread":
+                    return router.for_thread(str(row[0]))
+                return router.for_key(str(row[0]))
+    return None
 
 
 class LocalStateAdapter(StateAdapter):
@@ -183,17 +326,19 @@ def open_local_state(
     shard_key: ShardForThread | None = None,
     key_shard: ShardForKey | None = None,
     lock_heartbeat: bool = False,
+    files: int = DEFAULT_FILES,
 ) -> LocalStateAdapter:
-    """A state adapter over one SQLite database per shard under `path` (None: in memory).
+    """A state adapter over `files` SQLite files under `path` (None: in memory).
 
     `clock` returns epoch milliseconds; with one injected, alarms fire only through
     `state.shards.fire_due_alarms()`. Not connected until `await state.connect()`.
     """
+    router = ShardRouter(name=name, shard_key=shard_key, key_shard=key_shard)
     shards = LocalShards(
-        None if path is None else Path(path), clock or wall_clock_ms, timers=clock is None
+        None if path is None else Path(path),
+        clock or wall_clock_ms,
+        timers=clock is None,
+        router=router,
+        files=files,
     )
-    return LocalStateAdapter(
-        shards,
-        router=ShardRouter(name=name, shard_key=shard_key, key_shard=key_shard),
-        lock_heartbeat=lock_heartbeat,
-    )
+    return LocalStateAdapter(shards, router=router, lock_heartbeat=lock_heartbeat)

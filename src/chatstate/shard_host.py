@@ -30,13 +30,18 @@ class ShardHost:
 
     async def call(self, operations: list[list[Any]]) -> dict[str, Any]:
         """Run one batch. Errors the caller must tell apart come back as values, not raises."""
+        reply, alarm_at = self.run(operations)
+        if alarm_at is not None:
+            await self.alarm.set(alarm_at)
+        return reply
+
+    def run(self, operations: list[list[Any]]) -> tuple[dict[str, Any], int | None]:
+        """The synchronous part of call(): the reply, and the wake-up the batch needs armed."""
         try:
             outcome = self.store.run_batch(operations)
         except (LockLostError, ValueError, TypeError) as error:
-            return {"error": error_to_wire(error)}
-        if outcome.alarm_at is not None:
-            await self.alarm.set(outcome.alarm_at)
-        return {"results": outcome.results}
+            return {"error": error_to_wire(error)}, None
+        return {"results": outcome.results}, outcome.alarm_at
 
     async def on_alarm(self) -> None:
         await self._arm(self.store.run_cleanup())

@@ -6,7 +6,7 @@ import sqlite3
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from .ports import Row, SqlValue
 
@@ -24,10 +24,12 @@ class SqlitePort:
     """
 
     def __init__(self, path: Path | None) -> None:
+        # Opened here, then used by one writer thread at a time (the local runtime's files).
         self._conn = sqlite3.connect(
             ":memory:" if path is None else str(path),
             isolation_level=None,
             timeout=BUSY_TIMEOUT_MS / 1000,
+            check_same_thread=False,
         )
         self._conn.row_factory = sqlite3.Row
         if path is not None:
@@ -57,7 +59,16 @@ class SqlitePort:
 
     def transaction(self, fn: Callable[[], T]) -> T:
         if self._conn.in_transaction:
-            return fn()
+            # Inside a group commit: all or nothing still holds, by a savepoint of its own.
+            self._conn.execute("SAVEPOINT batch")
+            try:
+                nested = fn()
+            except BaseException:
+                self._conn.execute("ROLLBACK TO batch")
+                self._conn.execute("RELEASE batch")
+                raise
+            self._conn.execute("RELEASE batch")
+            return nested
         self._conn.execute("BEGIN IMMEDIATE")
         try:
             result = fn()
@@ -66,6 +77,54 @@ class SqlitePort:
             raise
         self._conn.execute("COMMIT")
         return result
+
+    def run_group(self, works: list[Callable[[], Any]]) -> list[tuple[bool, Any]]:
+        """Group commit: run each work in its own savepoint of one transaction, so each applies
+        all or nothing, and commit them with one fsync. Returns (True, result) or
+        (False, exception) per work; when the commit itself fails, every work failed."""
+        try:
+            self._conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as error:
+            return [(False, error)] * len(works)
+        outcomes: list[tuple[bool, Any]] = []
+        for work in works:
+            self._conn.execute("SAVEPOINT work")
+            try:
+                value = work()
+            except Exception as error:
+                self._conn.execute("ROLLBACK TO work")
+                self._conn.execute("RELEASE work")
+                outcomes.append((False, error))
+            else:
+                self._conn.execute("RELEASE work")
+                outcomes.append((True, value))
+        try:
+            self._conn.execute("COMMIT")
+        except sqlite3.Error as error:
+            if self._conn.in_transaction:
+                self._conn.execute("ROLLBACK")
+            return [(False, error)] * len(works)
+        return outcomes
+
+    def copy_tables_from(self, other: Path, tables: list[str]) -> None:
+        """Copy every row of these tables from another database file, in one transaction;
+        a row already here with the same key is replaced."""
+        self._conn.execute("ATTACH DATABASE ? AS other", (f"{other.as_uri()}?mode=ro",))
+        try:
+            present = {r[0] for r in self._conn.execute("SELECT name FROM other.sqlite_master")}
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                for table in tables:
+                    if table in present:
+                        self._conn.execute(
+                            f"INSERT OR REPLACE INTO main.{table} SELECT * FROM other.{table}"
+                        )
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+        finally:
+            self._conn.execute("DETACH DATABASE other")
 
     def close(self) -> None:
         self._conn.close()
