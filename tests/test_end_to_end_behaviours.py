@@ -10,6 +10,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import httpx
 import pytest
 
 from support.e2e import TELEGRAM_HEADERS, post_slack, post_telegram, queue_depth
@@ -23,6 +24,7 @@ from support.local_server import (
     LocalServer,
 )
 from support.payloads import (
+    body,
     slack_app_mention,
     slack_event,
     telegram_callback_update,
@@ -282,3 +284,32 @@ def test_sigterm_leaves_a_handler_past_its_grace_queued_for_the_next_start(
         restarted.stop()
     # At least once: the interrupted message is handled again after the restart.
     assert "@my_bot hi" in apis.sent("sendMessage")[1]["text"]
+
+
+def test_ten_thousand_chats_run_under_an_open_files_limit_of_256(
+    tmp_path: Path, apis: FakeApis
+) -> None:
+    server = LocalServer(tmp_path / "data", apis.base, tmp_path / "server.log")
+    server.open_files_limit = 256
+    server.start()
+    try:
+        updates = [telegram_message_update(-1_000_000 - n, "hello") for n in range(10_000)]
+        with httpx.Client(timeout=60) as client, ThreadPoolExecutor(max_workers=20) as pool:
+            statuses = set(
+                pool.map(
+                    lambda u: (
+                        client.post(
+                            f"{server.url}/webhooks/telegram",
+                            content=body(u),
+                            headers=TELEGRAM_HEADERS,
+                        ).status_code
+                    ),
+                    updates,
+                )
+            )
+        assert statuses == {200}
+        post_telegram(server, telegram_message_update(-999_999, "hi", bot_username=BOT_USERNAME))
+        apis.wait_for("sendMessage", 1)
+        assert server.open_files() <= 64
+    finally:
+        server.stop()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import resource
 import signal
 import socket
 import subprocess
@@ -30,6 +31,8 @@ def free_port() -> int:
 
 class LocalServer:
     health_path = "/health"
+    # RLIMIT_NOFILE for the server process (`ulimit -n`), or None to inherit.
+    open_files_limit: int | None = None
 
     def __init__(self, data_dir: Path, api_base: str, log_path: Path, **env: str) -> None:
         self.data_dir = data_dir
@@ -56,9 +59,23 @@ class LocalServer:
     def start(self) -> LocalServer:
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "chatstate.local"], env=self.env, stdout=log, stderr=log
+                [sys.executable, "-m", "chatstate.local"],
+                env=self.env,
+                stdout=log,
+                stderr=log,
+                preexec_fn=self._limit_open_files,
             )
         return self.wait_healthy(timeout_s=30)
+
+    def _limit_open_files(self) -> None:
+        if self.open_files_limit is not None:
+            resource.setrlimit(
+                resource.RLIMIT_NOFILE, (self.open_files_limit, self.open_files_limit)
+            )
+
+    def open_files(self) -> int:
+        assert self.process is not None
+        return len(os.listdir(f"/proc/{self.process.pid}/fd"))
 
     def wait_healthy(self, timeout_s: float) -> LocalServer:
         assert self.process is not None
