@@ -27,7 +27,7 @@ from chatstate.chat.concurrency import Concurrency
 from chatstate.chat.events import Message
 from chatstate.chat.runtime import Chat
 from chatstate.chat.thread import Thread
-from chatstate.chat.work_index import WorkIndex
+from chatstate.chat.work_index import ParentWorkIndex
 from chatstate.http import HttpRequest
 from chatstate.http_client import HttpResult
 from chatstate.local_state import LocalStateAdapter
@@ -185,7 +185,7 @@ async def measure_pipeline(directory: Path, messages: int) -> list[str]:
     chat = Chat(
         platforms=[platform],
         state=state,
-        work_index=WorkIndex(index_sql),
+        work_index=ParentWorkIndex(index_sql),
         concurrency=Concurrency(strategy="queue"),
     )
 

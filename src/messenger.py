@@ -15,7 +15,7 @@ from workers import DurableObject
 from chatstate.adapter import StateAdapter
 from chatstate.bot_setup import build_chat
 from chatstate.chat.events import inbound_from_json
-from chatstate.chat.work_index import WorkIndex
+from chatstate.chat.work_index import ParentWorkIndex
 from cloudflare_io import (
     DurableObjectSql,
     WorkersHttpClient,
@@ -36,7 +36,7 @@ class ChatMessenger(DurableObject):  # type: ignore[misc]
         config = bot_config(env)
         self._parallel = asyncio.Semaphore(MAX_PARALLEL_SHARD_CALLS)
         self._state = StateAdapter(self._call_shard, clock=wall_clock_ms)
-        self._work_index = WorkIndex(DurableObjectSql(ctx.storage))
+        self._work_index = ParentWorkIndex(DurableObjectSql(ctx.storage))
         self._chat = build_chat(
             config,
             state=self._state,
@@ -67,7 +67,7 @@ class ChatMessenger(DurableObject):  # type: ignore[misc]
         """RPC from the ingress: record a verified delivery durably, then handle it."""
         await self._ready()
         await self._chat.accept(platform, inbound_from_json(inbound))
-        if not self._alarm_armed and self._work_index.pending():
+        if not self._alarm_armed and self._work_index.pending_now():
             if await self.ctx.storage.getAlarm() is None:
                 await self.ctx.storage.setAlarm(wall_clock_ms() + RECHECK_DELAY_MS)
             self._alarm_armed = True
@@ -79,6 +79,6 @@ class ChatMessenger(DurableObject):  # type: ignore[misc]
         self._recovered = True
         # The alarm stays open until the re-driven work is done: if it fails, the alarm retries.
         await asyncio.gather(*await self._chat.recover())
-        if self._work_index.pending():
+        if self._work_index.pending_now():
             await self.ctx.storage.setAlarm(wall_clock_ms() + RECHECK_DELAY_MS)
             self._alarm_armed = True

@@ -14,7 +14,7 @@ from chatstate.chat.concurrency import Concurrency
 from chatstate.chat.events import Action, Message
 from chatstate.chat.runtime import Chat, Context
 from chatstate.chat.thread import Thread
-from chatstate.chat.work_index import WorkIndex
+from chatstate.chat.work_index import ParentWorkIndex, ShardWorkIndex, WorkIndex
 from chatstate.errors import LockLostError
 from chatstate.local_state import LocalStateAdapter
 from chatstate.platforms.base import PlatformApiError
@@ -35,7 +35,7 @@ class Bot:
         self.chat = Chat(
             platforms=[self.platform],
             state=state,
-            work_index=WorkIndex(self.index_sql),
+            work_index=ParentWorkIndex(self.index_sql),
             concurrency=concurrency,
             sleep=self.sleep,
             **options,
@@ -289,15 +289,22 @@ async def test_a_failing_handler_does_not_stop_the_queue(
     assert "handler failed for fake event c1:boom in thread fake:c1:t1" in caplog.text
 
 
+def work_index_of(kind: str, state: LocalStateAdapter, index_sql: SqlitePort) -> WorkIndex:
+    if kind == "parent":
+        return ParentWorkIndex(index_sql)
+    return ShardWorkIndex(state.shards.pending_work)
+
+
+@pytest.mark.parametrize("kind", ["parent", "shard"])
 async def test_accepted_work_survives_a_restart_and_runs_once(
-    state: LocalStateAdapter,
+    state: LocalStateAdapter, kind: str
 ) -> None:
     index_sql = SqlitePort(None)
     concurrency = Concurrency(strategy="queue")
     crashed = Chat(
         platforms=[FakePlatform()],
         state=state,
-        work_index=WorkIndex(index_sql),
+        work_index=work_index_of(kind, state, index_sql),
         concurrency=concurrency,
         keep_alive=lambda task: task.cancel(),  # the process dies before any handler runs
     )
@@ -306,7 +313,7 @@ async def test_accepted_work_survives_a_restart_and_runs_once(
     restarted = Chat(
         platforms=[FakePlatform()],
         state=state,
-        work_index=WorkIndex(index_sql),
+        work_index=work_index_of(kind, state, index_sql),
         concurrency=concurrency,
     )
     handled: list[str] = []
@@ -321,7 +328,7 @@ async def test_accepted_work_survives_a_restart_and_runs_once(
     await restarted.recover()
     await restarted.idle()
     assert handled == ["survivor"]
-    assert WorkIndex(index_sql).pending() == []
+    assert await restarted.work_index.pending() == []
     index_sql.close()
 
 
@@ -432,7 +439,7 @@ async def test_a_handler_longer_than_the_lock_ttl_never_overlaps_the_next() -> N
     chat = Chat(
         platforms=[FakePlatform()],
         state=state,
-        work_index=WorkIndex(index_sql),
+        work_index=ParentWorkIndex(index_sql),
         concurrency=Concurrency(strategy="queue"),
         lock_ttl_ms=150,
     )
@@ -482,7 +489,7 @@ async def test_a_duplicate_delivery_leaves_no_pending_work(make_bot: Callable[..
     await bot.chat.accept("fake", as_inbound(message(THREAD, "once", "m1"), delivery="d1"))
     await bot.chat.idle()
     await bot.chat.accept("fake", as_inbound(message(THREAD, "once", "m1"), delivery="d1"))
-    assert bot.chat.work_index.pending() == []
+    assert await bot.chat.work_index.pending() == []
 
 
 async def test_each_thread_that_waited_behind_a_shared_lock_gets_its_own_handler_call(
@@ -547,7 +554,7 @@ async def test_stop_leaves_a_handler_past_its_grace_queued_and_its_lock_free(
     await bot.started.wait()
     assert await bot.chat.stop(grace_s=0.01) == 1
     assert await bot.chat.state.queue_depth(THREAD) == 1
-    assert bot.chat.work_index.pending() == [THREAD]
+    assert await bot.chat.work_index.pending() == [THREAD]
     assert await bot.chat.state.acquire_lock(THREAD, 1_000) is not None
 
 

@@ -3,6 +3,7 @@ locks over several threads, edits, failing platform APIs, secrets in logs, strea
 
 from __future__ import annotations
 
+import json
 import signal
 import socket
 import time
@@ -13,6 +14,13 @@ from pathlib import Path
 import httpx
 import pytest
 
+from chatstate.chat.work_index import ParentWorkIndex
+from chatstate.http import HttpRequest
+from chatstate.http_client import HttpResult
+from chatstate.platforms.telegram import TelegramPlatform
+from chatstate.schema import migrate
+from chatstate.sqlite_port import SqlitePort
+from chatstate.store import ShardStore
 from support.e2e import TELEGRAM_HEADERS, post_slack, post_telegram, queue_depth
 from support.fake_apis import FakeApis
 from support.local_server import (
@@ -34,6 +42,11 @@ from support.payloads import (
 )
 
 pytestmark = pytest.mark.e2e
+
+
+class NoHttp:
+    async def post(self, url: str, body: bytes, headers: dict[str, str]) -> HttpResult:
+        raise AssertionError("parsing makes no call")
 
 
 def server_log(server: LocalServer) -> str:
@@ -313,3 +326,35 @@ def test_ten_thousand_chats_run_under_an_open_files_limit_of_256(
         assert server.open_files() <= 64
     finally:
         server.stop()
+
+
+def test_a_data_directory_of_the_first_layout_is_migrated_and_its_queued_update_handled(
+    tmp_path: Path, apis: FakeApis
+) -> None:
+    # As the first layout left it after a crash: the update queued in its chat's own shard
+    # file, and marked in the parent's work index file.
+    data = tmp_path / "data"
+    (data / "shards").mkdir(parents=True)
+    update = telegram_message_update(-100777, "left behind", bot_username=BOT_USERNAME)
+    platform = TelegramPlatform(bot_token=TELEGRAM_TOKEN, secret_token="s", http=NoHttp())
+    [event] = platform.parse(HttpRequest("POST", "/", {}, body(update))).events  # type: ignore[union-attr]
+    now = int(time.time() * 1000)
+    entry = {"message": event.to_json(), "enqueued_at": now, "expires_at": now + 90_000}
+    shard = SqlitePort(data / "shards" / "telegram%3A-100777.sqlite3")
+    migrate(shard, lambda: now)
+    ShardStore(shard, lambda: now).run_batch(
+        [["enqueue", "telegram:-100777", json.dumps(entry), now + 90_000, 10, False]]
+    )
+    shard.close()
+    parent = SqlitePort(data / "messenger.sqlite3")
+    ParentWorkIndex(parent).accepting("telegram:-100777")
+    parent.close()
+
+    server = LocalServer(data, apis.base, tmp_path / "server.log").start()
+    try:
+        [reply] = apis.wait_for("sendMessage", 1)
+        assert "You said: @my_bot left behind" in reply["text"]
+    finally:
+        server.stop()
+    assert not (data / "messenger.sqlite3").exists()
+    assert not (data / "shards" / "telegram%3A-100777.sqlite3").exists()

@@ -639,3 +639,22 @@ async def test_get_list_with_newest_reads_only_those_rows(
     shard.sql.exec = counting  # type: ignore[method-assign]
     assert await state.get_list("l", newest=2) == [198, 199]
     assert max(int(s.split()[0]) for s in statements) <= 2
+
+
+async def test_a_pending_mark_is_cleared_only_when_no_live_entry_is_left(
+    state: LocalStateAdapter, clock: FakeClock
+) -> None:
+    batch = state.batch()
+    batch.enqueue("telegram:1", QueueEntry("m", clock(), clock() + 1_000), 10)
+    batch.mark_pending("telegram:1")
+    await batch.run()
+    assert await state.shards.pending_work() == ["telegram:1"]
+    busy = state.batch()
+    kept = busy.clear_pending_if_idle("telegram:1")
+    await busy.run()
+    assert (kept.value, await state.shards.pending_work()) == (False, ["telegram:1"])
+    clock.advance(1_000)  # the entry expired: nothing live is left to handle
+    idle = state.batch()
+    cleared = idle.clear_pending_if_idle("telegram:1")
+    await idle.run()
+    assert (cleared.value, await state.shards.pending_work()) == (True, [])

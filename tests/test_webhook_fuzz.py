@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from chatstate import open_local_state
 from chatstate.chat.events import Inbound
 from chatstate.chat.runtime import Chat
-from chatstate.chat.work_index import WorkIndex
+from chatstate.chat.work_index import ParentWorkIndex
 from chatstate.http import HttpRequest
 from chatstate.http_client import HttpResult
 from chatstate.ingress import Ingress
@@ -124,7 +124,7 @@ def handle(platform: str, body: bytes, headers: dict[str, str]) -> tuple[int, in
         index = SqlitePort(None)
         telegram = TelegramPlatform(bot_token="1:t", secret_token=SECRET, http=NoNetwork())
         slack = SlackPlatform(signing_secret=SLACK_SECRET, bot_token="xoxb", http=NoNetwork())
-        chat = Chat(platforms=[telegram, slack], state=state, work_index=WorkIndex(index))
+        chat = Chat(platforms=[telegram, slack], state=state, work_index=ParentWorkIndex(index))
         accepted: list[Inbound] = []
 
         async def accept(name: str, inbound: Inbound) -> None:

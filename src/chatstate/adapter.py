@@ -279,6 +279,14 @@ class StateBatch:
 
         return self._thread_op(thread_id, decode, "peek_queue", thread_id)
 
+    def mark_pending(self, thread_id: str) -> Pending[None]:
+        """Record that the conversation has queued work (the local runtime's work index)."""
+        return self._thread_op(thread_id, _none, "mark_pending", thread_id)
+
+    def clear_pending_if_idle(self, thread_id: str) -> Pending[bool]:
+        """Forget the conversation's mark if its queue has no live entry left."""
+        return self._thread_op(thread_id, _bool, "clear_pending_if_idle", thread_id)
+
     def ack_queue(
         self, thread_id: str, seqs: list[int], *, guard: Lock | None = None
     ) -> Pending[None]:

@@ -199,6 +199,9 @@ class LocalShards:
     async def shard(self, name: str) -> LocalFile:
         index = file_of_shard(name, self.files)
         self._shard_files[name] = index
+        return await self._file(index)
+
+    async def _file(self, index: int) -> LocalFile:
         if index in self._open:
             return self._open[index]
         if index not in self._opening:
@@ -240,6 +243,22 @@ class LocalShards:
         reply: dict[str, Any] = await (await self.shard(name)).call(sent)
         crossed: dict[str, Any] = cross_rpc(reply, "reply")
         return crossed
+
+    async def pending_work(self) -> list[str]:
+        """Every conversation marked as having queued work, in every file."""
+        if self.directory is None:
+            indexes = list(self._open)
+        else:
+            self._check_layout()
+            indexes = [
+                i for i in range(self.files) if (self.directory / state_file_name(i)).exists()
+            ]
+        keys: list[str] = []
+        for index in indexes:
+            opened = await self._file(index)
+            reply = await opened.call([["pending_work"]])
+            keys.extend(reply["results"][0])
+        return sorted(keys)
 
     def opened(self) -> dict[str, LocalFile]:
         """Every shard used so far, with the file that holds it."""

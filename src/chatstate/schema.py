@@ -44,6 +44,9 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
         ) WITHOUT ROWID""",
         "CREATE TABLE chat_state_metadata (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID",
     ),
+    # Conversations with queued work, written in the queue's own transactions (the local
+    # runtime's work index; on Cloudflare the parent object keeps its own).
+    2: ("CREATE TABLE chat_state_pending_work (queue_key TEXT PRIMARY KEY) WITHOUT ROWID",),
 }
 
 LATEST_VERSION = max(MIGRATIONS)

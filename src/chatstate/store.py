@@ -392,6 +392,33 @@ def _enqueue(
     return depth
 
 
+def _mark_pending(b: _Batch, thread_id: Any) -> None:
+    b.rows(
+        "INSERT INTO chat_state_pending_work (queue_key) VALUES (?) ON CONFLICT DO NOTHING",
+        _key(thread_id, "thread_id"),
+    )
+
+
+def _clear_pending_if_idle(b: _Batch, thread_id: Any) -> bool:
+    """Forget the conversation's mark if no live entry is left in its queue; whether it did."""
+    queue_key = _key(thread_id, "thread_id")
+    return bool(
+        b.rows(
+            """DELETE FROM chat_state_pending_work WHERE queue_key = ? AND NOT EXISTS (
+                 SELECT 1 FROM chat_state_queue WHERE thread_id = ? AND expires_at > ?)
+               RETURNING 1""",
+            queue_key,
+            queue_key,
+            b.now,
+        )
+    )
+
+
+def _pending_work(b: _Batch) -> list[str]:
+    rows = b.rows("SELECT queue_key FROM chat_state_pending_work ORDER BY queue_key")
+    return [str(row["queue_key"]) for row in rows]
+
+
 def _dequeue(b: _Batch, thread_id: Any) -> str | None:
     queue_key = _key(thread_id, "thread_id")
     # Expired entries are never returned; the alarm removes them physically.
@@ -455,6 +482,9 @@ OPERATIONS: dict[str, Callable[..., Any]] = {
     "force_release_lock": _force_release_lock,
     "get": _get,
     "set": _set,
+    "mark_pending": _mark_pending,
+    "clear_pending_if_idle": _clear_pending_if_idle,
+    "pending_work": _pending_work,
     "merge": _merge,
     "set_if_not_exists": _set_if_not_exists,
     "delete": _delete,

@@ -179,9 +179,7 @@ class Chat:
         chat_part = event.channel_id.split(":", 1)[1]
         now = self.state.clock()
         strategy = self.concurrency.strategy
-        # Marked before the batch too: if we crash after it commits but before answering, the
-        # platform's retry is deduped, and only this mark leads back to the queued entry.
-        marked = self.work_index.mark(key)
+        before = self.work_index.accepting(key)
         batch = self.state.batch()
         claims = batch
         if delivery_id:
@@ -218,17 +216,15 @@ class Chat:
             lock = batch.only_if(fresh).acquire_lock(key, self.lock_ttl_ms)
             peeked = batch.only_if(lock).peek_queue(key)
         subscribed = batch.only_if(fresh).is_subscribed(event.thread_id)
+        self.work_index.add_to_accept(batch, key, depth)
         await batch.run()
+        self.work_index.accepted(key, before, bool(fresh.value and depth.value))
         if not (fresh.value and depth.value):
-            # Nothing was queued: forget the mark unless it predates us or was renewed since.
-            if marked == 1:
-                self.work_index.clear(key, marked)
             if not fresh.value:
                 logger.info("duplicate %s delivery ignored: %s", platform.name, event.id)
             else:
                 logger.info("%s message %s dropped: %s is busy", platform.name, event.id, key)
             return
-        self.work_index.mark(key)
         hints = {event.id: bool(subscribed.value)}
         if strategy == "concurrent":
             self._spawn(self._run_concurrent(platform, key, peeked.value or [], event.id, hints))
@@ -293,20 +289,21 @@ class Chat:
                     logger.warning("lock on %s was lost while its handler ran", key)
                     return
                 hints = {}
-                version = self.work_index.version(key)
+                before = self.work_index.finishing(key)
                 batch = self.state.batch()
                 if platform.persist_history:
                     self._append_history(batch, sent)
                 batch.ack_queue(key, [seq for seq, _ in entries], guard=held.lock)
                 batch.release_lock(held.lock)
                 more = batch.peek_queue(key)
+                self.work_index.add_to_finish(batch, key)
                 try:
                     await batch.run()
                 except LockLostError:
                     logger.warning("lock on %s was lost while its handler ran", key)
                     return
+            self.work_index.finished(key, before, idle=not more.value)
             if not more.value:
-                self.work_index.clear(key, version)
                 return
             # Released and atomically saw more waiting: take the lock again and go on. If
             # someone else took it, they will handle what is waiting.
@@ -333,15 +330,15 @@ class Chat:
                 await self._dispatch(
                     platform, event_from_json(entry.message), Context(), None, hints, sent
                 )
-        version = self.work_index.version(key)
+        before = self.work_index.finishing(key)
         batch = self.state.batch()
         if platform.persist_history:
             self._append_history(batch, sent)
         batch.ack_queue(key, [seq for seq, _ in own])
         more = batch.peek_queue(key)
+        self.work_index.add_to_finish(batch, key)
         await batch.run()
-        if not more.value:
-            self.work_index.clear(key, version)
+        self.work_index.finished(key, before, idle=not more.value)
 
     async def _peek(self, key: str) -> list[tuple[int, QueueEntry]]:
         batch = self.state.batch()
@@ -499,14 +496,14 @@ class Chat:
         Durable Object's alarm) can await it."""
         return [
             self._spawn(self._resume(key))
-            for key in self.work_index.pending()
+            for key in await self.work_index.pending()
             if key not in self._running
         ]
 
     async def _resume(self, key: str) -> None:
         deadline = self.state.clock() + self.concurrency.queue_entry_ttl_ms + self.lock_ttl_ms
         while self.state.clock() < deadline:
-            version = self.work_index.version(key)
+            before = self.work_index.finishing(key)
             batch = self.state.batch()
             lock = batch.acquire_lock(key, self.lock_ttl_ms) if self.concurrency.uses_lock else None
             peeked = (batch.only_if(lock) if lock else batch).peek_queue(key)
@@ -517,9 +514,12 @@ class Chat:
                 continue
             entries = peeked.value or []
             if not entries:
+                batch = self.state.batch()
                 if lock is not None and lock.value is not None:
-                    await self.state.release_lock(lock.value)
-                self.work_index.clear(key, version)
+                    batch.release_lock(lock.value)
+                self.work_index.add_to_finish(batch, key)
+                await batch.run()
+                self.work_index.finished(key, before, idle=True)
                 return
             platform = self.platforms[str(entries[0][1].message["platform"])]
             if lock is not None and lock.value is not None:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any
 
 from ..bot_setup import build_chat
-from ..chat.work_index import WorkIndex
+from ..chat.work_index import ParentWorkIndex, ShardWorkIndex
 from ..config import BotConfig
 from ..http import HttpRequest, HttpResponse
 from ..ingress import Ingress
@@ -15,6 +16,7 @@ from ..sqlite_port import SqlitePort
 from .httpx_client import HttpxClient
 
 logger = logging.getLogger("chatstate.local")
+PARENT_INDEX_FILE = "messenger.sqlite3"
 
 
 class LocalRuntime:
@@ -23,10 +25,9 @@ class LocalRuntime:
         self.http = HttpxClient()
         config.data_dir.mkdir(parents=True, exist_ok=True)
         self.state: LocalStateAdapter = open_local_state(config.data_dir / "shards")
-        self._parent_sql = SqlitePort(config.data_dir / "messenger.sqlite3")
-        self.chat = build_chat(
-            config, state=self.state, work_index=WorkIndex(self._parent_sql), http=self.http
-        )
+        # The work index rides in the shards' own transactions (chat/work_index.py).
+        work_index = ShardWorkIndex(self.state.shards.pending_work)
+        self.chat = build_chat(config, state=self.state, work_index=work_index, http=self.http)
         self.ingress = Ingress(self.chat.platforms, self.chat.accept, self.state.clock)
 
     async def handle(self, request: HttpRequest) -> HttpResponse:
@@ -34,6 +35,7 @@ class LocalRuntime:
 
     async def startup(self) -> None:
         await self.state.connect()
+        await self._adopt_parent_work_index()
         if not self.chat.platforms:
             logger.warning(
                 "no platform configured: set TELEGRAM_BOT_TOKEN and TELEGRAM_WEBHOOK_SECRET "
@@ -59,4 +61,23 @@ class LocalRuntime:
             )
         await self.state.disconnect()
         await self.http.close()
-        self._parent_sql.close()
+
+    async def _adopt_parent_work_index(self) -> None:
+        """Earlier versions kept the work index in its own file: move its marks into the
+        shards, then remove it (a crash in between only repeats the marks)."""
+        path = self.config.data_dir / PARENT_INDEX_FILE
+        if not path.exists():
+            return
+        parent = SqlitePort(path)
+        try:
+            keys = ParentWorkIndex(parent).pending_now()
+        finally:
+            parent.close()
+        if keys:
+            batch = self.state.batch()
+            for key in keys:
+                batch.mark_pending(key)
+            await batch.run()
+        for leftover in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+            leftover.unlink(missing_ok=True)
+        logger.info("moved %d pending conversation(s) from %s into the shards", len(keys), path)
