@@ -4,6 +4,7 @@ locks over several threads, edits, failing platform APIs, secrets in logs, strea
 from __future__ import annotations
 
 import json
+import resource
 import signal
 import socket
 import time
@@ -358,3 +359,30 @@ def test_a_data_directory_of_the_first_layout_is_migrated_and_its_queued_update_
         server.stop()
     assert not (data / "messenger.sqlite3").exists()
     assert not (data / "shards" / "telegram%3A-100777.sqlite3").exists()
+
+
+def test_a_full_disk_answers_503_loses_nothing_accepted_and_recovers_by_itself(
+    tmp_path: Path, apis: FakeApis
+) -> None:
+    server = LocalServer(tmp_path / "data", apis.base, tmp_path / "server.log").start()
+    assert server.process is not None
+    try:
+        accepted = telegram_message_update(-100881, "before", bot_username=BOT_USERNAME)
+        assert post_telegram(server, accepted).status_code == 200
+        apis.wait_for("sendMessage", 1)
+        # The disk is full: any write that grows a file fails (EFBIG, SQLITE_FULL).
+        resource.prlimit(server.process.pid, resource.RLIMIT_FSIZE, (0, resource.RLIM_INFINITY))
+        during = [
+            telegram_message_update(-100882 - n, "during", bot_username=BOT_USERNAME)
+            for n in range(5)
+        ]
+        assert {post_telegram(server, u).status_code for u in during} == {503}
+        resource.prlimit(server.process.pid, resource.RLIMIT_FSIZE, (resource.RLIM_INFINITY,) * 2)
+        # The platform retries what got 503; writing works again without a restart.
+        assert {post_telegram(server, u).status_code for u in during} == {200}
+        replies = apis.wait_for("sendMessage", 6)
+        assert sorted(r["chat_id"] for r in replies[1:]) == sorted(-100882 - n for n in range(5))
+        assert post_telegram(server, accepted).status_code == 200  # still a duplicate
+        assert len(apis.sent("sendMessage")) == 6
+    finally:
+        server.stop()

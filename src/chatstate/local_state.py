@@ -213,8 +213,17 @@ class LocalShards:
         if self.directory is not None:
             self._check_layout()
             path = self.directory / state_file_name(index)
-        opened = LocalFile(path, self.clock, self._timers)
-        await opened.start()
+        try:
+            opened = LocalFile(path, self.clock, self._timers)
+            try:
+                await opened.start()
+            except BaseException:
+                opened.close()
+                raise
+        except BaseException:
+            # Opening failed (a full disk, say): the next call tries again.
+            del self._opening[index]
+            raise
         self._open[index] = opened
         del self._opening[index]
         return opened
