@@ -17,8 +17,10 @@ Object RPC fails here too; a shard's calls run one at a time, in order, as a Dur
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import hashlib
 import json
+import os
 import sqlite3
 import time
 from collections.abc import Callable
@@ -235,16 +237,21 @@ class LocalShards:
         assert self.directory is not None
         self.directory.mkdir(parents=True, exist_ok=True)
         layout = self.directory / LAYOUT_FILE
-        if layout.exists():
-            recorded = json.loads(layout.read_text()).get("files")
-            if recorded != self.files:
-                raise ValueError(
-                    f"{self.directory} holds state in {recorded} files, not {self.files}; "
-                    "open it with the same number of files"
-                )
-        else:
-            migrate_per_shard_files(self.directory, self.files, self._router, self.clock)
-            layout.write_text(json.dumps({"files": self.files}) + "\n")
+        # Processes may open one directory at once: one checks and migrates, the others wait.
+        with (self.directory / f"{LAYOUT_FILE}.lock").open("a") as guard:
+            fcntl.flock(guard, fcntl.LOCK_EX)
+            if layout.exists():
+                recorded = json.loads(layout.read_text()).get("files")
+                if recorded != self.files:
+                    raise ValueError(
+                        f"{self.directory} holds state in {recorded} files, not {self.files}; "
+                        "open it with the same number of files"
+                    )
+            else:
+                migrate_per_shard_files(self.directory, self.files, self._router, self.clock)
+                written = layout.with_suffix(".tmp")
+                written.write_text(json.dumps({"files": self.files}) + "\n")
+                os.replace(written, layout)
         self._layout_checked = True
 
     async def call(self, name: str, operations: list[list[Any]]) -> dict[str, Any]:
