@@ -13,7 +13,7 @@ from ..http import HttpRequest, HttpResponse
 from ..ingress import Ingress
 from ..local_state import LocalStateAdapter, open_local_state
 from ..sqlite_port import SqlitePort
-from .httpx_client import HttpxClient
+from .http11_client import Http11Client
 
 logger = logging.getLogger("chatstate.local")
 PARENT_INDEX_FILE = "messenger.sqlite3"
@@ -22,7 +22,7 @@ PARENT_INDEX_FILE = "messenger.sqlite3"
 class LocalRuntime:
     def __init__(self, config: BotConfig) -> None:
         self.config = config
-        self.http = HttpxClient()
+        self.http = Http11Client()
         config.data_dir.mkdir(parents=True, exist_ok=True)
         self.state: LocalStateAdapter = open_local_state(config.data_dir / "shards")
         # The work index rides in the shards' own transactions (chat/work_index.py).
