@@ -201,3 +201,16 @@ async def test_kills_in_the_middle_of_group_commits_lose_no_returned_batch_and_s
     histories = [await state.get_list(f"msg-history:telegram:{-1000 - c}") for c in range(50)]
     assert returned <= {n for items in histories for n in items}
     await state.disconnect()
+
+
+async def test_cleanup_finds_expired_rows_by_index_in_a_local_file(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    state = open_local_state(tmp_path / "s", clock=clock, files=1)
+    await state.connect()
+    await state.subscribe("telegram:1")
+    sql = state.shards.opened()["telegram:1"].sql
+    for table in ("chat_state_cache", "chat_state_locks", "chat_state_lists", "chat_state_queue"):
+        plan = sql.exec(f"EXPLAIN QUERY PLAN DELETE FROM {table} WHERE expires_at <= 5")
+        assert any("_expiry" in str(row["detail"]) for row in plan), (table, plan)
+    await state.disconnect()
