@@ -216,10 +216,8 @@ async def test_two_threads_are_handled_in_parallel(make_bot: Callable[..., Bot])
     assert sorted(t for t, _, _ in bot.calls) == ["one", "two"]
 
 
-async def test_an_uncontended_message_costs_two_shard_calls(
-    make_bot: Callable[..., Bot], state: LocalStateAdapter
-) -> None:
-    bot = make_bot("queue")
+def count_shard_calls(state: LocalStateAdapter) -> list[str]:
+    """The shards called from now on, one entry per call."""
     calls: list[str] = []
     real = state.call_shard
 
@@ -228,6 +226,14 @@ async def test_an_uncontended_message_costs_two_shard_calls(
         return await real(shard, operations)
 
     state.call_shard = counting
+    return calls
+
+
+async def test_an_uncontended_message_costs_two_shard_calls(
+    make_bot: Callable[..., Bot], state: LocalStateAdapter
+) -> None:
+    bot = make_bot("queue")
+    calls = count_shard_calls(state)
     bot.chat.on_mention(_noop)
     bot.chat._mention = bot.chat._mention[-1:]
     await bot.send("hello")
@@ -245,19 +251,13 @@ async def test_a_reply_and_a_state_merge_add_one_shard_call_in_all(
     # The merge happens in the shard (no read first); the reply is recorded in history by
     # the finish call that acknowledges the message.
     bot = make_bot("queue")
-    calls: list[str] = []
-    real = state.call_shard
-
-    async def counting(shard: str, operations: list[list[Any]]) -> dict[str, Any]:
-        calls.append(shard)
-        return await real(shard, operations)
+    calls = count_shard_calls(state)
 
     async def reply(thread: Thread, message: Message) -> None:
         await thread.set_state({"seen": 1})
         await thread.post("hi")
         assert [m.text for m in await thread.history(2)] == ["hi", "hello"]
 
-    state.call_shard = counting
     bot.chat._mention = []
     bot.chat.on_mention(reply)
     await bot.send("hello")
