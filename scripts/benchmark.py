@@ -260,12 +260,18 @@ def process_rss_mb(pid: int) -> float:
     return float("nan")
 
 
-def measure_webhooks(directory: Path, webhooks: int, concurrency: int, chats: int) -> str:
-    """One row: webhooks through the local runtime, answered after the durable accept."""
+def measure_webhooks(
+    directory: Path,
+    webhooks: int,
+    concurrency: int,
+    chats: int,
+    server_kind: type[LocalServer] = LocalServer,
+    label: str = "",
+) -> str:
+    """One row: signed webhooks through a server (by default the local runtime)."""
     apis = FakeApis(TELEGRAM_TOKEN, "xoxb", BOT_USERNAME).start()
-    server = LocalServer(
-        directory / f"server-{chats}", apis.base, directory / f"server-{chats}.log"
-    ).start()
+    name = f"{server_kind.__name__}-{chats}"
+    server = server_kind(directory / name, apis.base, directory / f"{name}.log").start()
     assert server.process is not None
     headers = {
         "content-type": "application/json",
@@ -329,7 +335,7 @@ def measure_webhooks(directory: Path, webhooks: int, concurrency: int, chats: in
         return values[min(len(values) - 1, int(p / 100 * len(values)))]
 
     return (
-        f"| {chats:,} | {count / total_s:.0f} | {cpu_ms:.1f} | {pct(ordered, 50):.0f} | "
+        f"| {label}{chats:,} | {count / total_s:.0f} | {cpu_ms:.1f} | {pct(ordered, 50):.0f} | "
         f"{pct(ordered, 99):.0f} | {pct(answered, 50):.0f} | {pct(answered, 99):.0f} | "
         f"{open_files} | {rss:.0f} |"
     )
