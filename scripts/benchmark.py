@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import sqlite3
 import statistics
 import sys
@@ -34,6 +33,8 @@ from chatstate.local_state import LocalStateAdapter
 from chatstate.platforms.telegram import TelegramPlatform
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from measurements import percentile, process_cpu_s, process_rss_mb
+
 from support.fake_apis import FakeApis
 from support.local_server import (
     BOT_USERNAME,
@@ -248,18 +249,6 @@ def _parse(platform: TelegramPlatform, update: dict[str, Any]) -> Any:
     return platform.parse(request)
 
 
-def process_cpu_s(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def process_rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
 def measure_webhooks(
     directory: Path,
     webhooks: int,
@@ -329,14 +318,10 @@ def measure_webhooks(
         for word in payload["text"].split()
         if word in sent_at
     ]
-    ordered, answered = sorted(latencies), sorted(replies)
-
-    def pct(values: list[float], p: float) -> float:
-        return values[min(len(values) - 1, int(p / 100 * len(values)))]
-
     return (
-        f"| {label}{chats:,} | {count / total_s:.0f} | {cpu_ms:.1f} | {pct(ordered, 50):.0f} | "
-        f"{pct(ordered, 99):.0f} | {pct(answered, 50):.0f} | {pct(answered, 99):.0f} | "
+        f"| {label}{chats:,} | {count / total_s:.0f} | {cpu_ms:.1f} | "
+        f"{percentile(latencies, 0.5):.0f} | {percentile(latencies, 0.99):.0f} | "
+        f"{percentile(replies, 0.5):.0f} | {percentile(replies, 0.99):.0f} | "
         f"{open_files} | {rss:.0f} |"
     )
 

@@ -28,6 +28,8 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from measurements import group_cpu_s, percentile
+
 from support.fake_apis import FakeApis
 from support.local_server import (
     BOT_USERNAME,
@@ -44,29 +46,10 @@ _tokens = itertools.count(1)
 HEADERS = {"content-type": "application/json", "x-telegram-bot-api-secret-token": TELEGRAM_SECRET}
 
 
-def percentile(values: list[float], share: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(share * len(ordered)))] if ordered else float("nan")
-
-
 def workerd_cpu_s(server: WranglerServer) -> float:
-    """User + system CPU seconds of every workerd process in the server's process group."""
+    """CPU seconds of every workerd process of the server (wrangler's own are not counted)."""
     assert server.process is not None
-    group = os.getpgid(server.process.pid)
-    ticks = os.sysconf("SC_CLK_TCK")
-    total = 0.0
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-            name = (entry / "comm").read_text().strip()
-        except OSError:
-            continue
-        fields = stat.rsplit(")", 1)[1].split()
-        if int(fields[2]) == group and name.startswith("workerd"):
-            total += (int(fields[11]) + int(fields[12])) / ticks
-    return total
+    return group_cpu_s(os.getpgid(server.process.pid), "workerd")
 
 
 class Load:

@@ -9,6 +9,7 @@ import json
 import os
 import random
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -37,8 +38,10 @@ def count_commits(state: LocalStateAdapter, shard: str) -> list[int]:
     return groups
 
 
-async def test_concurrent_batches_share_one_commit(tmp_path: Path, clock: FakeClock) -> None:
-    state = open_local_state(tmp_path / "s", clock=clock, files=1)
+async def test_concurrent_batches_share_one_commit(
+    open_disk_state: Callable[..., LocalStateAdapter],
+) -> None:
+    state = open_disk_state(files=1)
     await state.connect()
     await state.set("thread-state:telegram:0", 0)
     groups = count_commits(state, "telegram:0")
@@ -50,9 +53,9 @@ async def test_concurrent_batches_share_one_commit(tmp_path: Path, clock: FakeCl
 
 
 async def test_a_failing_batch_in_a_group_applies_nothing_and_the_others_apply(
-    tmp_path: Path, clock: FakeClock
+    open_disk_state: Callable[..., LocalStateAdapter], clock: FakeClock
 ) -> None:
-    state = open_local_state(tmp_path / "s", clock=clock, files=1)
+    state = open_disk_state(files=1)
     await state.connect()
     lost = await state.acquire_lock("telegram:9", 1_000)
     assert lost is not None
@@ -87,10 +90,10 @@ def open_descriptors() -> int:
 
 
 async def test_ten_thousand_chats_keep_the_open_files_bounded(
-    tmp_path: Path, clock: FakeClock
+    open_disk_state: Callable[..., LocalStateAdapter], tmp_path: Path
 ) -> None:
     before = open_descriptors()
-    state = open_local_state(tmp_path / "s", clock=clock)
+    state = open_disk_state()
     await state.connect()
     for start in range(0, 10_000, 500):
         await asyncio.gather(
@@ -99,7 +102,7 @@ async def test_ten_thousand_chats_keep_the_open_files_bounded(
     assert await state.is_subscribed("telegram:-109999")
     # 8 files, each with its WAL and shared-memory file.
     assert open_descriptors() - before <= 24
-    assert len(list((tmp_path / "s").iterdir())) <= 8 * 3 + 2  # and the layout, its lock
+    assert len(list((tmp_path / "state").iterdir())) <= 8 * 3 + 2  # and the layout, its lock
     await state.disconnect()
 
 
@@ -147,14 +150,14 @@ async def test_the_first_layout_is_migrated_on_first_use(tmp_path: Path, clock: 
 
 
 async def test_a_directory_opened_with_another_number_of_files_is_refused(
-    tmp_path: Path, clock: FakeClock
+    open_disk_state: Callable[..., LocalStateAdapter], tmp_path: Path
 ) -> None:
-    state = open_local_state(tmp_path / "s", clock=clock, files=4)
+    state = open_disk_state(files=4)
     await state.connect()
     await state.subscribe("telegram:1")
     await state.disconnect()
-    assert json.loads((tmp_path / "s" / LAYOUT_FILE).read_text()) == {"files": 4}
-    other = open_local_state(tmp_path / "s", clock=clock, files=8)
+    assert json.loads((tmp_path / "state" / LAYOUT_FILE).read_text()) == {"files": 4}
+    other = open_disk_state(files=8)
     await other.connect()
     with pytest.raises(ValueError, match="holds state in 4 files, not 8"):
         await other.subscribe("telegram:1")
@@ -204,9 +207,9 @@ async def test_kills_in_the_middle_of_group_commits_lose_no_returned_batch_and_s
 
 
 async def test_cleanup_finds_expired_rows_by_index_in_a_local_file(
-    tmp_path: Path, clock: FakeClock
+    open_disk_state: Callable[..., LocalStateAdapter],
 ) -> None:
-    state = open_local_state(tmp_path / "s", clock=clock, files=1)
+    state = open_disk_state(files=1)
     await state.connect()
     await state.subscribe("telegram:1")
     sql = state.shards.opened()["telegram:1"].sql

@@ -129,7 +129,7 @@ class LocalFile:
 
     async def start(self) -> None:
         await self._submit(self._prepare)
-        await self._arm(await self._submit(self.host.store.earliest_expiry))
+        await self.host.arm(await self._submit(self.host.store.earliest_expiry))
 
     def _prepare(self) -> None:
         migrate(self.sql, self.clock)
@@ -137,28 +137,22 @@ class LocalFile:
             self.sql.exec(statement)
 
     async def call(self, operations: list[list[Any]]) -> dict[str, Any]:
+        reply: dict[str, Any]
         reply, alarm_at = await self._submit(lambda: self.host.run(operations))
         # A batch reports a wake-up only when it is earlier than the planned one; another
         # call's may have been armed meanwhile, so the alarm only ever moves earlier here.
         if alarm_at is not None and (self.alarm.at is None or alarm_at < self.alarm.at):
             await self.alarm.set(alarm_at)
-        result: dict[str, Any] = reply
-        return result
+        return reply
 
     async def run_alarm(self) -> None:
         self.alarm.at = None
-        await self._arm(await self._submit(self.host.store.run_cleanup))
+        await self.host.arm(await self._submit(self.host.store.run_cleanup))
 
     def spawn_alarm(self) -> None:
         task = asyncio.get_running_loop().create_task(self.run_alarm())
         self._alarm_tasks.add(task)
         task.add_done_callback(self._alarm_tasks.discard)
-
-    async def _arm(self, at: int | None) -> None:
-        if at is None:
-            await self.alarm.delete()
-        else:
-            await self.alarm.set(at)
 
     async def _submit(self, work: Callable[[], Any]) -> Any:
         loop = asyncio.get_running_loop()
@@ -214,12 +208,14 @@ class LocalShards:
         self._router = router
         self._open: dict[int, LocalFile] = {}
         self._opening: dict[int, asyncio.Future[LocalFile]] = {}
+        # Each shard's file, hashed once per name.
         self._shard_files: dict[str, int] = {}
         self._layout_checked = False
 
     async def shard(self, name: str) -> LocalFile:
-        index = file_of_shard(name, self.files)
-        self._shard_files[name] = index
+        index = self._shard_files.get(name)
+        if index is None:
+            index = self._shard_files[name] = file_of_shard(name, self.files)
         return await self._file(index)
 
     async def _file(self, index: int) -> LocalFile:

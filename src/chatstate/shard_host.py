@@ -26,7 +26,7 @@ class ShardHost:
 
     async def rearm(self) -> None:
         """Plan the alarm from the rows themselves: repairs an alarm lost in a crash."""
-        await self._arm(self.store.earliest_expiry())
+        await self.arm(self.store.earliest_expiry())
 
     async def call(self, operations: list[list[Any]]) -> dict[str, Any]:
         """Run one batch. Errors the caller must tell apart come back as values, not raises."""
@@ -44,9 +44,10 @@ class ShardHost:
         return {"results": outcome.results}, outcome.alarm_at
 
     async def on_alarm(self) -> None:
-        await self._arm(self.store.run_cleanup())
+        await self.arm(self.store.run_cleanup())
 
-    async def _arm(self, at: int | None) -> None:
+    async def arm(self, at: int | None) -> None:
+        """Set the alarm to `at`, or delete it when nothing is left to expire."""
         if at is None:
             await self.alarm.delete()
         else:

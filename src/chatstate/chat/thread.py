@@ -59,9 +59,7 @@ class _StateHolder:
         """Messages seen and sent here, newest first."""
         items = await self._chat.state.get_list("msg-history:" + self.id, limit)
         stored = [Message.from_json(item) for item in reversed(items) if isinstance(item, dict)]
-        unrecorded = [
-            m for m in reversed(self._sent or []) if self.id in (m.thread_id, m.channel_id)
-        ]
+        unrecorded = [m for m in reversed(self._sent) if self.id in (m.thread_id, m.channel_id)]
         messages = unrecorded + stored
         return messages if limit is None else messages[:limit]
 

@@ -16,7 +16,7 @@ from dataclasses import replace
 from typing import Any
 from urllib.parse import parse_qs
 
-from ..chat.events import Action, Author, Button, Inbound, Message
+from ..chat.events import Action, Author, Button, Event, Inbound, Message
 from ..http import HttpRequest, HttpResponse
 from ..http_client import HttpClient
 from .base import (
@@ -241,7 +241,7 @@ def _interaction(body: bytes) -> Inbound:
     actions = payload.get("actions")
     thread_id = _thread_id(channel, ts, thread_ts)
     trigger = str(payload.get("trigger_id") or "")[:64]
-    events: list[Action] = [
+    events: list[Event] = [
         Action(
             id=f"{trigger}:{a.get('action_id', '')}",
             action_id=str(a.get("action_id", "")),
@@ -256,4 +256,4 @@ def _interaction(body: bytes) -> Inbound:
         for a in (actions if isinstance(actions, list) else [])
         if isinstance(a, dict)
     ]
-    return Inbound(list(events), trigger or None)
+    return Inbound(events, trigger or None)
