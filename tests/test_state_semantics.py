@@ -1,18 +1,69 @@
-"""The reference adapter's behaviours (reference notes 2.2, 4.7, 4.8), with our decided changes."""
+"""The reference adapter's behaviours (reference notes 2.2, 4.7, 4.8), with our decided changes.
+
+The state contract: every case runs on the Durable Object store (SQLite shards) and on the
+Workers KV backend (a KV double that keeps KV's documented rules). A case marked `kv_differs`
+is one KV cannot hold; it is expected to fail there, and must.
+"""
 
 from __future__ import annotations
 
 import math
+from collections.abc import AsyncIterator
 
 import pytest
 
-from chatstate import LockLostError, QueueEntry, StateNotConnectedError, open_local_state
+from chatstate import (
+    LockLostError,
+    QueueEntry,
+    StateAdapter,
+    StateNotConnectedError,
+    open_local_state,
+)
+from chatstate.kv import KvStateAdapter, open_kv_state
 from chatstate.local_state import LocalStateAdapter
 from chatstate.ports import Row, SqlValue
 from support.clock import FakeClock
+from support.kv_double import KvNamespaceDouble
 
+KV_WRITE_WAIT = (
+    "KV takes one write a second per key: a second write within 1 s waits a second, and this "
+    "case's sub-second TTL lapses meanwhile"
+)
 CHAT = "telegram:-100123"
 TOPIC = "telegram:-100123:7"
+
+
+@pytest.fixture(params=["durable-objects", "kv"])
+async def state(request: pytest.FixtureRequest, clock: FakeClock) -> AsyncIterator[StateAdapter]:
+    adapter: StateAdapter
+    if request.param == "kv":
+        marker = request.node.get_closest_marker("kv_differs")
+        if marker is not None:
+            request.applymarker(pytest.mark.xfail(strict=True, reason=marker.args[0]))
+
+        async def sleep(seconds: float) -> None:
+            clock.advance(int(seconds * 1000))
+
+        kv = KvNamespaceDouble(clock)
+        adapter = open_kv_state(kv.location(), clock=clock, sleep=sleep)
+    else:
+        adapter = open_local_state(clock=clock)
+    await adapter.connect()
+    yield adapter
+    await adapter.disconnect()
+
+
+async def fire_cleanup(state: StateAdapter) -> None:
+    """The Durable Object's cleanup alarm; KV expires keys by itself."""
+    if isinstance(state, LocalStateAdapter):
+        await state.shards.fire_due_alarms()
+
+
+async def pending_work(state: StateAdapter) -> list[str]:
+    if isinstance(state, KvStateAdapter):
+        return await state.store.pending_work()
+    assert isinstance(state, LocalStateAdapter)
+    return await state.shards.pending_work()
 
 
 def entry(clock: FakeClock, message: object, ttl_ms: int = 90_000) -> QueueEntry:
@@ -22,19 +73,19 @@ def entry(clock: FakeClock, message: object, ttl_ms: int = 90_000) -> QueueEntry
 # --- subscriptions ---------------------------------------------------------------------------
 
 
-async def test_subscribe_is_idempotent(state: LocalStateAdapter) -> None:
+async def test_subscribe_is_idempotent(state: StateAdapter) -> None:
     await state.subscribe(TOPIC)
     await state.subscribe(TOPIC)
     assert await state.is_subscribed(TOPIC)
 
 
-async def test_unsubscribe_removes_the_subscription(state: LocalStateAdapter) -> None:
+async def test_unsubscribe_removes_the_subscription(state: StateAdapter) -> None:
     await state.subscribe(TOPIC)
     await state.unsubscribe(TOPIC)
     assert not await state.is_subscribed(TOPIC)
 
 
-async def test_unsubscribe_of_a_missing_subscription_is_a_no_op(state: LocalStateAdapter) -> None:
+async def test_unsubscribe_of_a_missing_subscription_is_a_no_op(state: StateAdapter) -> None:
     await state.unsubscribe(TOPIC)
     assert not await state.is_subscribed(TOPIC)
 
@@ -43,20 +94,20 @@ async def test_unsubscribe_of_a_missing_subscription_is_a_no_op(state: LocalStat
 
 
 async def test_acquire_returns_the_exact_stored_expiry(
-    state: LocalStateAdapter, clock: FakeClock
+    state: StateAdapter, clock: FakeClock
 ) -> None:
     lock = await state.acquire_lock(CHAT, 30_000)
     assert lock is not None
     assert (lock.thread_id, lock.expires_at) == (CHAT, clock() + 30_000)
 
 
-async def test_acquire_of_a_held_lock_returns_none(state: LocalStateAdapter) -> None:
+async def test_acquire_of_a_held_lock_returns_none(state: StateAdapter) -> None:
     assert await state.acquire_lock(CHAT, 30_000) is not None
     assert await state.acquire_lock(CHAT, 30_000) is None
 
 
 async def test_a_lock_is_free_again_exactly_at_its_expiry(
-    state: LocalStateAdapter, clock: FakeClock
+    state: StateAdapter, clock: FakeClock
 ) -> None:
     await state.acquire_lock(CHAT, 1_000)
     clock.advance(999)
@@ -65,12 +116,12 @@ async def test_a_lock_is_free_again_exactly_at_its_expiry(
     assert await state.acquire_lock(CHAT, 1_000) is not None
 
 
-async def test_a_lock_taken_with_ttl_zero_is_born_expired(state: LocalStateAdapter) -> None:
+async def test_a_lock_taken_with_ttl_zero_is_born_expired(state: StateAdapter) -> None:
     assert await state.acquire_lock(CHAT, 0) is not None
     assert await state.acquire_lock(CHAT, 30_000) is not None
 
 
-async def test_release_with_the_token_frees_the_lock(state: LocalStateAdapter) -> None:
+async def test_release_with_the_token_frees_the_lock(state: StateAdapter) -> None:
     lock = await state.acquire_lock(CHAT, 30_000)
     assert lock is not None
     await state.release_lock(lock)
@@ -78,7 +129,7 @@ async def test_release_with_the_token_frees_the_lock(state: LocalStateAdapter) -
 
 
 async def test_release_by_a_former_holder_does_not_free_the_new_holders_lock(
-    state: LocalStateAdapter, clock: FakeClock
+    state: StateAdapter, clock: FakeClock
 ) -> None:
     old = await state.acquire_lock(CHAT, 1_000)
     clock.advance(1_000)
@@ -88,8 +139,9 @@ async def test_release_by_a_former_holder_does_not_free_the_new_holders_lock(
     assert await state.acquire_lock(CHAT, 30_000) is None
 
 
+@pytest.mark.kv_differs(KV_WRITE_WAIT)
 async def test_extend_of_a_held_lock_moves_its_expiry(
-    state: LocalStateAdapter, clock: FakeClock
+    state: StateAdapter, clock: FakeClock
 ) -> None:
     lock = await state.acquire_lock(CHAT, 1_000)
     assert lock is not None
@@ -99,14 +151,14 @@ async def test_extend_of_a_held_lock_moves_its_expiry(
     assert await state.acquire_lock(CHAT, 1_000) is None
 
 
-async def test_extend_exactly_at_expiry_fails(state: LocalStateAdapter, clock: FakeClock) -> None:
+async def test_extend_exactly_at_expiry_fails(state: StateAdapter, clock: FakeClock) -> None:
     lock = await state.acquire_lock(CHAT, 1_000)
     assert lock is not None
     clock.advance(1_000)
     assert not await state.extend_lock(lock, 1_000)
 
 
-async def test_extend_never_resurrects_a_released_lock(state: LocalStateAdapter) -> None:
+async def test_extend_never_resurrects_a_released_lock(state: StateAdapter) -> None:
     lock = await state.acquire_lock(CHAT, 30_000)
     assert lock is not None
     await state.release_lock(lock)
@@ -114,7 +166,7 @@ async def test_extend_never_resurrects_a_released_lock(state: LocalStateAdapter)
     assert await state.acquire_lock(CHAT, 30_000) is not None
 
 
-async def test_force_release_frees_a_lock_without_its_token(state: LocalStateAdapter) -> None:
+async def test_force_release_frees_a_lock_without_its_token(state: StateAdapter) -> None:
     old = await state.acquire_lock(CHAT, 30_000)
     await state.force_release_lock(CHAT)
     new = await state.acquire_lock(CHAT, 30_000)
@@ -124,7 +176,7 @@ async def test_force_release_frees_a_lock_without_its_token(state: LocalStateAda
 
 
 async def test_fence_grows_across_release_expiry_and_force_release(
-    state: LocalStateAdapter, clock: FakeClock
+    state: StateAdapter, clock: FakeClock
 ) -> None:
     fences = []
     first = await state.acquire_lock(CHAT, 1_000)
@@ -145,10 +197,10 @@ async def test_fence_grows_across_release_expiry_and_force_release(
     assert fences == sorted(set(fences)) and len(fences) == 4
 
 
-async def test_fence_survives_the_cleanup_alarm(state: LocalStateAdapter, clock: FakeClock) -> None:
+async def test_fence_survives_the_cleanup_alarm(state: StateAdapter, clock: FakeClock) -> None:
     first = await state.acquire_lock(CHAT, 1_000)
     clock.advance(1_000)
-    await state.shards.fire_due_alarms()
+    await fire_cleanup(state)
     second = await state.acquire_lock(CHAT, 1_000)
     assert first is not None and second is not None
     assert second.fence > first.fence
@@ -157,18 +209,18 @@ async def test_fence_survives_the_cleanup_alarm(state: LocalStateAdapter, clock:
 # --- cache -----------------------------------------------------------------------------------
 
 
-async def test_get_of_a_missing_key_is_none(state: LocalStateAdapter) -> None:
+async def test_get_of_a_missing_key_is_none(state: StateAdapter) -> None:
     assert await state.get("nothing") is None
 
 
-async def test_set_then_get_round_trips_a_json_value(state: LocalStateAdapter) -> None:
+async def test_set_then_get_round_trips_a_json_value(state: StateAdapter) -> None:
     value = {"a": [1, 2.5, "x", None, True], "b": {"c": "é"}}
     await state.set("k", value)
     assert await state.get("k") == value
 
 
 async def test_a_cached_value_is_gone_exactly_at_its_expiry(
-    state: LocalStateAdapter, clock: FakeClock
+    state: StateAdapter, clock: FakeClock
 ) -> None:
     await state.set("k", 1, 1_000)
     clock.advance(999)
@@ -177,9 +229,10 @@ async def test_a_cached_value_is_gone_exactly_at_its_expiry(
     assert await state.get("k") is None
 
 
+@pytest.mark.kv_differs("on KV a value set without a TTL gets the default TTL (360 minutes)")
 @pytest.mark.parametrize("ttl_ms", [None, 0, -5])
 async def test_set_without_a_positive_ttl_never_expires(
-    state: LocalStateAdapter, clock: FakeClock, ttl_ms: int | None
+    state: StateAdapter, clock: FakeClock, ttl_ms: int | None
 ) -> None:
     await state.set("k", 1, ttl_ms)
     clock.advance(10**12)
@@ -187,7 +240,7 @@ async def test_set_without_a_positive_ttl_never_expires(
 
 
 async def test_set_without_ttl_removes_a_previous_ttl(
-    state: LocalStateAdapter, clock: FakeClock
+    state: StateAdapter, clock: FakeClock
 ) -> None:
     await state.set("k", 1, 1_000)
     await state.set("k", 2)
@@ -195,14 +248,14 @@ async def test_set_without_ttl_removes_a_previous_ttl(
     assert await state.get("k") == 2
 
 
-async def test_set_if_not_exists_writes_only_the_first_time(state: LocalStateAdapter) -> None:
+async def test_set_if_not_exists_writes_only_the_first_time(state: StateAdapter) -> None:
     assert await state.set_if_not_exists("k", 1)
     assert not await state.set_if_not_exists("k", 2)
     assert await state.get("k") == 1
 
 
 async def test_set_if_not_exists_treats_an_expired_key_as_absent(
-    state: LocalStateAdapter, clock: FakeClock
+    state: StateAdapter, clock: FakeClock
 ) -> None:
     await state.set("k", 1, 1_000)
     clock.advance(1_000)
@@ -210,14 +263,14 @@ async def test_set_if_not_exists_treats_an_expired_key_as_absent(
     assert await state.get("k") == 2
 
 
-async def test_a_stored_null_reads_as_none_but_exists(state: LocalStateAdapter) -> None:
+async def test_a_stored_null_reads_as_none_but_exists(state: StateAdapter) -> None:
     await state.set("k", None)
     assert await state.get("k") is None
     assert not await state.set_if_not_exists("k", 1)
 
 
 async def test_delete_touches_only_the_cache_not_a_list_of_the_same_name(
-    state: LocalStateAdapter,
+    state: StateAdapter,
 ) -> None:
     await state.set("k", 1)
     await state.append_to_list("k", "item")
@@ -229,17 +282,17 @@ async def test_delete_touches_only_the_cache_not_a_list_of_the_same_name(
 # --- lists -----------------------------------------------------------------------------------
 
 
-async def test_a_missing_list_is_empty(state: LocalStateAdapter) -> None:
+async def test_a_missing_list_is_empty(state: StateAdapter) -> None:
     assert await state.get_list("msg-history:" + TOPIC) == []
 
 
-async def test_a_list_keeps_insertion_order(state: LocalStateAdapter) -> None:
+async def test_a_list_keeps_insertion_order(state: StateAdapter) -> None:
     for item in ["a", "b", "c"]:
         await state.append_to_list("l", item)
     assert await state.get_list("l") == ["a", "b", "c"]
 
 
-async def test_trimming_keeps_the_newest_items(state: LocalStateAdapter) -> None:
+async def test_trimming_keeps_the_newest_items(state: StateAdapter) -> None:
     for item in range(5):
         await state.append_to_list("l", item, max_length=3)
     assert await state.get_list("l") == [2, 3, 4]
@@ -247,7 +300,7 @@ async def test_trimming_keeps_the_newest_items(state: LocalStateAdapter) -> None
 
 @pytest.mark.parametrize("max_length", [None, 0, -1])
 async def test_a_non_positive_max_length_does_not_trim(
-    state: LocalStateAdapter, max_length: int | None
+    state: StateAdapter, max_length: int | None
 ) -> None:
     for item in range(4):
         await state.append_to_list("l", item, max_length=max_length)
@@ -255,7 +308,7 @@ async def test_a_non_positive_max_length_does_not_trim(
 
 
 async def test_an_append_with_ttl_sets_the_lists_expiry(
-    state: LocalStateAdapter, clock: FakeClock
+    state: StateAdapter, clock: FakeClock
 ) -> None:
     await state.append_to_list("l", 1, ttl_ms=60_000)
     clock.advance(30_000)
@@ -266,8 +319,9 @@ async def test_an_append_with_ttl_sets_the_lists_expiry(
     assert await state.get_list("l") == []
 
 
+@pytest.mark.kv_differs(KV_WRITE_WAIT)
 async def test_an_append_without_ttl_keeps_the_lists_expiry(
-    state: LocalStateAdapter, clock: FakeClock
+    state: StateAdapter, clock: FakeClock
 ) -> None:
     await state.append_to_list("l", 1, ttl_ms=1_000)
     await state.append_to_list("l", 2)
@@ -275,9 +329,7 @@ async def test_an_append_without_ttl_keeps_the_lists_expiry(
     assert await state.get_list("l") == []
 
 
-async def test_a_later_shorter_ttl_shortens_the_list(
-    state: LocalStateAdapter, clock: FakeClock
-) -> None:
+async def test_a_later_shorter_ttl_shortens_the_list(state: StateAdapter, clock: FakeClock) -> None:
     await state.append_to_list("l", "first", ttl_ms=60_000)
     await state.append_to_list("l", "second", ttl_ms=1)
     clock.advance(5)
@@ -285,7 +337,7 @@ async def test_a_later_shorter_ttl_shortens_the_list(
 
 
 async def test_an_expired_list_starts_fresh_without_resurrecting_items(
-    state: LocalStateAdapter, clock: FakeClock
+    state: StateAdapter, clock: FakeClock
 ) -> None:
     await state.append_to_list("l", 1, ttl_ms=10)
     clock.advance(20)
@@ -296,20 +348,20 @@ async def test_an_expired_list_starts_fresh_without_resurrecting_items(
 # --- queues ----------------------------------------------------------------------------------
 
 
-async def test_a_queue_is_first_in_first_out(state: LocalStateAdapter, clock: FakeClock) -> None:
+async def test_a_queue_is_first_in_first_out(state: StateAdapter, clock: FakeClock) -> None:
     for message in ["a", "b", "c"]:
         await state.enqueue(CHAT, entry(clock, message), 10)
     dequeued = [await state.dequeue(CHAT) for _ in range(4)]
     assert [e.message if e else None for e in dequeued] == ["a", "b", "c", None]
 
 
-async def test_enqueue_returns_the_live_depth(state: LocalStateAdapter, clock: FakeClock) -> None:
+async def test_enqueue_returns_the_live_depth(state: StateAdapter, clock: FakeClock) -> None:
     assert await state.enqueue(CHAT, entry(clock, "a"), 10) == 1
     assert await state.enqueue(CHAT, entry(clock, "b"), 10) == 2
 
 
 async def test_enqueue_drops_the_oldest_beyond_max_size(
-    state: LocalStateAdapter, clock: FakeClock
+    state: StateAdapter, clock: FakeClock
 ) -> None:
     for message in range(5):
         depth = await state.enqueue(CHAT, entry(clock, message), 3)
@@ -319,7 +371,7 @@ async def test_enqueue_drops_the_oldest_beyond_max_size(
 
 
 async def test_enqueue_does_not_count_expired_entries(
-    state: LocalStateAdapter, clock: FakeClock
+    state: StateAdapter, clock: FakeClock
 ) -> None:
     await state.enqueue(CHAT, entry(clock, "old", ttl_ms=100), 10)
     clock.advance(100)
@@ -328,7 +380,7 @@ async def test_enqueue_does_not_count_expired_entries(
 
 @pytest.mark.parametrize("max_size", [0, -1])
 async def test_enqueue_refuses_a_max_size_below_one(
-    state: LocalStateAdapter, clock: FakeClock, max_size: int
+    state: StateAdapter, clock: FakeClock, max_size: int
 ) -> None:
     with pytest.raises(ValueError, match="max_size"):
         await state.enqueue(CHAT, entry(clock, "a"), max_size)
@@ -336,7 +388,7 @@ async def test_enqueue_refuses_a_max_size_below_one(
 
 
 async def test_dequeue_never_returns_an_expired_entry(
-    state: LocalStateAdapter, clock: FakeClock
+    state: StateAdapter, clock: FakeClock
 ) -> None:
     await state.enqueue(CHAT, entry(clock, "stale", ttl_ms=100), 10)
     await state.enqueue(CHAT, entry(clock, "fresh", ttl_ms=10_000), 10)
@@ -345,18 +397,15 @@ async def test_dequeue_never_returns_an_expired_entry(
     assert dequeued is not None and dequeued.message == "fresh"
 
 
-async def test_queue_depth_excludes_expired_entries(
-    state: LocalStateAdapter, clock: FakeClock
-) -> None:
+@pytest.mark.kv_differs(KV_WRITE_WAIT)
+async def test_queue_depth_excludes_expired_entries(state: StateAdapter, clock: FakeClock) -> None:
     await state.enqueue(CHAT, entry(clock, "a", ttl_ms=100), 10)
     await state.enqueue(CHAT, entry(clock, "b", ttl_ms=200), 10)
     clock.advance(100)
     assert await state.queue_depth(CHAT) == 1
 
 
-async def test_dequeue_returns_the_entry_timestamps(
-    state: LocalStateAdapter, clock: FakeClock
-) -> None:
+async def test_dequeue_returns_the_entry_timestamps(state: StateAdapter, clock: FakeClock) -> None:
     sent = entry(clock, {"text": "hi"})
     await state.enqueue(CHAT, sent, 10)
     assert await state.dequeue(CHAT) == sent
@@ -365,7 +414,7 @@ async def test_dequeue_returns_the_entry_timestamps(
 # --- guarded writes --------------------------------------------------------------------------
 
 
-async def test_a_guarded_write_applies_while_the_lock_is_held(state: LocalStateAdapter) -> None:
+async def test_a_guarded_write_applies_while_the_lock_is_held(state: StateAdapter) -> None:
     lock = await state.acquire_lock(CHAT, 30_000)
     await state.set(f"thread-state:{TOPIC}", {"n": 1}, guard=lock)
     assert await state.get(f"thread-state:{TOPIC}") == {"n": 1}
@@ -373,7 +422,7 @@ async def test_a_guarded_write_applies_while_the_lock_is_held(state: LocalStateA
 
 @pytest.mark.parametrize("operation", ["set", "set_if_not_exists", "delete", "append_to_list"])
 async def test_a_guarded_write_after_the_lock_was_taken_over_writes_nothing(
-    state: LocalStateAdapter, clock: FakeClock, operation: str
+    state: StateAdapter, clock: FakeClock, operation: str
 ) -> None:
     key = f"thread-state:{TOPIC}"
     await state.set(key, "successor's")
@@ -392,7 +441,7 @@ async def test_a_guarded_write_after_the_lock_was_taken_over_writes_nothing(
     assert await state.get_list(key) == ["successor's"]
 
 
-async def test_a_guard_from_another_shard_is_refused(state: LocalStateAdapter) -> None:
+async def test_a_guard_from_another_shard_is_refused(state: StateAdapter) -> None:
     lock = await state.acquire_lock("telegram:999", 30_000)
     with pytest.raises(ValueError, match="shard"):
         await state.set(f"thread-state:{TOPIC}", 1, guard=lock)
@@ -405,7 +454,7 @@ async def test_a_guard_from_another_shard_is_refused(state: LocalStateAdapter) -
     "value", [(1, 2), {1, 2}, b"bytes", object(), math.nan, {"a": math.inf}, {1: "int key"}]
 )
 async def test_a_non_json_value_is_refused_before_anything_is_written(
-    state: LocalStateAdapter, value: object
+    state: StateAdapter, value: object
 ) -> None:
     with pytest.raises(TypeError):
         await state.set("k", value)
@@ -415,7 +464,7 @@ async def test_a_non_json_value_is_refused_before_anything_is_written(
     assert await state.get_list("k") == []
 
 
-async def test_an_oversized_value_is_refused(state: LocalStateAdapter) -> None:
+async def test_an_oversized_value_is_refused(state: StateAdapter) -> None:
     with pytest.raises(ValueError, match="limit"):
         await state.set("k", "x" * (1024 * 1024 + 1))
     assert await state.get("k") is None
@@ -438,7 +487,7 @@ async def test_calls_after_disconnect_raise_not_connected(clock: FakeClock) -> N
 # --- batches ---------------------------------------------------------------------------------
 
 
-async def test_a_batch_returns_results_in_order(state: LocalStateAdapter) -> None:
+async def test_a_batch_returns_results_in_order(state: StateAdapter) -> None:
     batch = state.batch()
     first = batch.set_if_not_exists("dedupe:telegram:-100123:1", True, 600_000)
     second = batch.set_if_not_exists("dedupe:telegram:-100123:1", True, 600_000)
@@ -447,7 +496,7 @@ async def test_a_batch_returns_results_in_order(state: LocalStateAdapter) -> Non
     assert (first.value, second.value, subscribed.value) == (True, False, False)
 
 
-async def test_a_batch_on_one_shard_is_one_shard_call(state: LocalStateAdapter) -> None:
+async def test_a_batch_on_one_shard_is_one_shard_call(state: StateAdapter) -> None:
     calls: list[str] = []
     real_call = state.call_shard
 
@@ -465,7 +514,7 @@ async def test_a_batch_on_one_shard_is_one_shard_call(state: LocalStateAdapter) 
 
 
 async def test_a_failing_operation_applies_none_of_its_batch(
-    state: LocalStateAdapter, clock: FakeClock
+    state: StateAdapter, clock: FakeClock
 ) -> None:
     lost = await state.acquire_lock(CHAT, 1_000)
     clock.advance(1_000)
@@ -483,7 +532,7 @@ async def test_a_failing_operation_applies_none_of_its_batch(
 
 
 async def test_only_if_runs_the_operation_when_the_condition_held(
-    state: LocalStateAdapter, clock: FakeClock
+    state: StateAdapter, clock: FakeClock
 ) -> None:
     batch = state.batch()
     fresh = batch.set_if_not_exists("dedupe:telegram:-100123:1", True, 600_000)
@@ -493,7 +542,7 @@ async def test_only_if_runs_the_operation_when_the_condition_held(
 
 
 async def test_only_if_skips_the_operation_when_the_condition_failed(
-    state: LocalStateAdapter, clock: FakeClock
+    state: StateAdapter, clock: FakeClock
 ) -> None:
     await state.set_if_not_exists("dedupe:telegram:-100123:1", True, 600_000)
     batch = state.batch()
@@ -504,7 +553,7 @@ async def test_only_if_skips_the_operation_when_the_condition_failed(
     assert await state.queue_depth(CHAT) == 0
 
 
-async def test_only_if_refuses_a_condition_on_another_shard(state: LocalStateAdapter) -> None:
+async def test_only_if_refuses_a_condition_on_another_shard(state: StateAdapter) -> None:
     batch = state.batch()
     other = batch.is_subscribed("telegram:999")
     with pytest.raises(ValueError, match="only_if"):
@@ -512,7 +561,7 @@ async def test_only_if_refuses_a_condition_on_another_shard(state: LocalStateAda
 
 
 async def test_peek_leaves_entries_until_they_are_acknowledged(
-    state: LocalStateAdapter, clock: FakeClock
+    state: StateAdapter, clock: FakeClock
 ) -> None:
     for message in ["a", "b"]:
         await state.enqueue(CHAT, entry(clock, message), 10)
@@ -529,14 +578,14 @@ async def test_peek_leaves_entries_until_they_are_acknowledged(
 
 
 async def test_an_acknowledgement_never_removes_a_later_entry(
-    state: LocalStateAdapter, clock: FakeClock
+    state: StateAdapter, clock: FakeClock
 ) -> None:
     await state.enqueue(CHAT, entry(clock, "old", ttl_ms=100), 10)
     batch = state.batch()
     peeked = batch.peek_queue(CHAT)
     await batch.run()
     clock.advance(100)
-    await state.shards.fire_due_alarms()
+    await fire_cleanup(state)
     await state.enqueue(CHAT, entry(clock, "new"), 10)
     batch = state.batch()
     batch.ack_queue(CHAT, [seq for seq, _ in peeked.value])
@@ -545,7 +594,7 @@ async def test_an_acknowledgement_never_removes_a_later_entry(
 
 
 async def test_an_acknowledgement_guarded_by_a_lost_lock_removes_nothing(
-    state: LocalStateAdapter, clock: FakeClock
+    state: StateAdapter, clock: FakeClock
 ) -> None:
     lost = await state.acquire_lock(CHAT, 1_000)
     await state.enqueue(CHAT, entry(clock, "m", ttl_ms=60_000), 10)
@@ -561,7 +610,7 @@ async def test_an_acknowledgement_guarded_by_a_lost_lock_removes_nothing(
 
 
 async def test_drop_newest_keeps_a_full_queue_as_it_is(
-    state: LocalStateAdapter, clock: FakeClock
+    state: StateAdapter, clock: FakeClock
 ) -> None:
     batch = state.batch()
     for message in ["a", "b", "c"]:
@@ -573,7 +622,7 @@ async def test_drop_newest_keeps_a_full_queue_as_it_is(
 
 
 async def test_merge_adds_keys_to_the_stored_object_and_keeps_the_others(
-    state: LocalStateAdapter,
+    state: StateAdapter,
 ) -> None:
     await state.set("thread-state:t:1", {"a": 1, "b": 2})
     await state.merge("thread-state:t:1", {"b": 3, "c": 4})
@@ -581,7 +630,7 @@ async def test_merge_adds_keys_to_the_stored_object_and_keeps_the_others(
 
 
 async def test_merge_into_an_expired_value_starts_from_empty(
-    state: LocalStateAdapter, clock: FakeClock
+    state: StateAdapter, clock: FakeClock
 ) -> None:
     await state.set("thread-state:t:1", {"old": True}, 1_000)
     clock.advance(1_000)
@@ -592,7 +641,7 @@ async def test_merge_into_an_expired_value_starts_from_empty(
 
 
 async def test_merge_of_a_non_object_is_refused_and_writes_nothing(
-    state: LocalStateAdapter,
+    state: StateAdapter,
 ) -> None:
     await state.set("k", {"a": 1})
     with pytest.raises(TypeError, match="JSON object"):
@@ -601,7 +650,7 @@ async def test_merge_of_a_non_object_is_refused_and_writes_nothing(
 
 
 async def test_a_guarded_merge_after_the_lock_was_taken_over_writes_nothing(
-    state: LocalStateAdapter, clock: FakeClock
+    state: StateAdapter, clock: FakeClock
 ) -> None:
     lost = await state.acquire_lock("telegram:1", 1_000)
     assert lost is not None
@@ -613,7 +662,7 @@ async def test_a_guarded_merge_after_the_lock_was_taken_over_writes_nothing(
 
 
 async def test_get_list_with_newest_returns_the_latest_items_oldest_first(
-    state: LocalStateAdapter,
+    state: StateAdapter,
 ) -> None:
     for n in range(10):
         await state.append_to_list("l", n)
@@ -622,9 +671,10 @@ async def test_get_list_with_newest_returns_the_latest_items_oldest_first(
     assert await state.get_list("l", newest=50) == list(range(10))
 
 
-async def test_get_list_with_newest_reads_only_those_rows(
-    state: LocalStateAdapter,
-) -> None:
+async def test_get_list_with_newest_reads_only_those_rows(clock: FakeClock) -> None:
+    # Durable Objects only: a KV list is one value, always read whole.
+    state = open_local_state(clock=clock)
+    await state.connect()
     for n in range(200):
         await state.append_to_list("l", n)
     statements: list[str] = []
@@ -642,19 +692,19 @@ async def test_get_list_with_newest_reads_only_those_rows(
 
 
 async def test_a_pending_mark_is_cleared_only_when_no_live_entry_is_left(
-    state: LocalStateAdapter, clock: FakeClock
+    state: StateAdapter, clock: FakeClock
 ) -> None:
     batch = state.batch()
     batch.enqueue("telegram:1", QueueEntry("m", clock(), clock() + 1_000), 10)
     batch.mark_pending("telegram:1")
     await batch.run()
-    assert await state.shards.pending_work() == ["telegram:1"]
+    assert await pending_work(state) == ["telegram:1"]
     busy = state.batch()
     kept = busy.clear_pending_if_idle("telegram:1")
     await busy.run()
-    assert (kept.value, await state.shards.pending_work()) == (False, ["telegram:1"])
+    assert (kept.value, await pending_work(state)) == (False, ["telegram:1"])
     clock.advance(1_000)  # the entry expired: nothing live is left to handle
     idle = state.batch()
     cleared = idle.clear_pending_if_idle("telegram:1")
     await idle.run()
-    assert (cleared.value, await state.shards.pending_work()) == (True, [])
+    assert (cleared.value, await pending_work(state)) == (True, [])

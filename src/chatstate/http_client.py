@@ -1,4 +1,5 @@
-"""The outbound HTTP port: how platform adapters call the Telegram Bot API and Slack Web API."""
+"""The outbound HTTP ports: how platform adapters call the Telegram Bot API and Slack Web API,
+and how the KV backend calls the Workers KV REST API."""
 
 from __future__ import annotations
 
@@ -17,3 +18,11 @@ class HttpResult:
 
 class HttpClient(Protocol):
     async def post(self, url: str, body: bytes, headers: dict[str, str]) -> HttpResult: ...
+
+
+class HttpRequester(Protocol):
+    """Any method: the KV REST client reads, writes, deletes and lists."""
+
+    async def request(
+        self, method: str, url: str, body: bytes, headers: dict[str, str]
+    ) -> HttpResult: ...

@@ -19,11 +19,13 @@ from typing import Any
 
 from . import cleanup
 from .errors import LockLostError
+from .operands import integer as _int
+from .operands import key as _key
+from .operands import optional_integer as _optional_int
+from .operands import text as _text
+from .operands import value as _value
 from .ports import Clock, SqlPort, SqlValue
 
-MAX_KEY_BYTES = 1024
-# Durable Object SQLite refuses rows over 2 MB; a value is refused well before that.
-MAX_VALUE_BYTES = 1024 * 1024
 MAX_OPERATIONS_PER_BATCH = 256
 
 
@@ -73,40 +75,6 @@ class _Batch:
         )
         if not held:
             raise LockLostError(f"lock {lock_key!r} is no longer held with this token")
-
-
-def _text(value: Any, what: str) -> str:
-    if not isinstance(value, str):
-        raise TypeError(f"{what} must be a string, not {type(value).__name__}")
-    return value
-
-
-def _key(value: Any, what: str = "key") -> str:
-    text = _text(value, what)
-    if len(text.encode()) > MAX_KEY_BYTES:
-        raise ValueError(f"{what} is {len(text.encode())} bytes; the limit is {MAX_KEY_BYTES}")
-    return text
-
-
-def _value(value: Any, key: str) -> str:
-    text = _text(value, f"value for {key!r}")
-    size = len(text.encode())
-    if size > MAX_VALUE_BYTES:
-        raise ValueError(
-            f"value for {key!r} is {size} bytes of JSON; the limit is {MAX_VALUE_BYTES}"
-        )
-    return text
-
-
-def _int(value: Any, what: str) -> int:
-    # Integers read back from Durable Object SQL arrive as floats; a bool is not a number here.
-    if isinstance(value, bool) or not isinstance(value, int | float) or value != int(value):
-        raise TypeError(f"{what} must be an integer, not {value!r}")
-    return int(value)
-
-
-def _optional_int(value: Any, what: str) -> int | None:
-    return None if value is None else _int(value, what)
 
 
 # --- subscriptions ---------------------------------------------------------------------------

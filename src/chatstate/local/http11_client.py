@@ -29,13 +29,22 @@ class Http11Client:
         self._tls = ssl.create_default_context()
 
     async def post(self, url: str, body: bytes, headers: dict[str, str]) -> HttpResult:
+        return await self.request("POST", url, body, headers)
+
+    async def request(
+        self, method: str, url: str, body: bytes, headers: dict[str, str]
+    ) -> HttpResult:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError("only absolute http:// and https:// URLs are supported")
         port = parts.port or (443 if parts.scheme == "https" else 80)
         origin = (parts.scheme, parts.hostname, port)
         target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-        head = [f"POST {target} HTTP/1.1", f"host: {parts.netloc}", f"content-length: {len(body)}"]
+        head = [
+            f"{method} {target} HTTP/1.1",
+            f"host: {parts.netloc}",
+            f"content-length: {len(body)}",
+        ]
         head += [f"{name}: {value}" for name, value in headers.items()]
         request = ("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + body
         async with asyncio.timeout(self._timeout_s):
