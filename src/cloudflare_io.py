@@ -19,6 +19,8 @@ from pyodide.ffi import create_proxy
 from chatstate.config import CONFIG_KEYS, BotConfig
 from chatstate.http import MAX_BODY_BYTES, HttpRequest, HttpResponse
 from chatstate.http_client import HttpResult
+from chatstate.kv import KvError, KvPage, KvRateLimitedError
+from chatstate.kv.client import LIST_PAGE_LIMIT
 from chatstate.logs import configure_logging
 from chatstate.ports import Row, SqlValue
 
@@ -92,6 +94,41 @@ class WorkersHttpClient:
             bytes(await response.bytes()),
             {"retry-after": str(retry_after)} if retry_after else {},
         )
+
+
+class WorkersKvClient:
+    """The KV backend's client over a Workers KV binding (`env.CHAT_KV`)."""
+
+    def __init__(self, binding: Any) -> None:
+        self._kv = binding
+
+    async def get(self, key: str) -> str | None:
+        value = await self._call(lambda: self._kv.get(key), "get", key)
+        return None if value is None else str(value)
+
+    async def put(self, key: str, value: str, expiration_ttl_s: int | None) -> None:
+        options = {} if expiration_ttl_s is None else {"expirationTtl": expiration_ttl_s}
+        await self._call(lambda: self._kv.put(key, value, options), "put", key)
+
+    async def delete(self, key: str) -> None:
+        await self._call(lambda: self._kv.delete(key), "delete", key)
+
+    async def list_keys(self, prefix: str, cursor: str | None) -> KvPage:
+        options: dict[str, Any] = {"prefix": prefix, "limit": LIST_PAGE_LIMIT}
+        if cursor:
+            options["cursor"] = cursor
+        page = await self._call(lambda: self._kv.list(options), "list", prefix)
+        names = [str(item["name"]) for item in page["keys"]]
+        return KvPage(names, None if page["list_complete"] else str(page["cursor"]))
+
+    @staticmethod
+    async def _call(call: Callable[[], Any], action: str, key: str) -> Any:
+        try:
+            return await call()
+        except Exception as error:  # a JsException: the binding's errors carry no type
+            if "429" in str(error):
+                raise KvRateLimitedError(f"KV {action} {key!r}: 429 Too Many Requests") from None
+            raise KvError(f"KV {action} {key!r} failed: {error}") from None
 
 
 def env_values(env: Any) -> dict[str, str]:

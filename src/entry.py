@@ -24,7 +24,7 @@ from cloudflare_io import (
     to_response,
     wall_clock_ms,
 )
-from messenger import ChatMessenger
+from messenger import KV_BINDING, ChatMessenger
 from state_agent import ChatSdkStateAgent
 
 __all__ = ["ChatMessenger", "ChatSdkStateAgent", "Default"]
@@ -47,6 +47,14 @@ class Default(WorkerEntrypoint):  # type: ignore[misc]
             config = bot_config(self.env)
         except ConfigError as error:
             return to_response(HttpResponse.text(500, f"configuration error: {error}\n"))
+        if config.state_backend == "kv" and getattr(self.env, KV_BINDING, None) is None:
+            return to_response(
+                HttpResponse.text(
+                    500,
+                    f"configuration error: CHAT_STATE=kv needs a KV namespace bound as "
+                    f"{KV_BINDING} (the kv_namespaces block in wrangler.jsonc)\n",
+                )
+            )
         try:
             http_request = await read_request(request)
         except BodyTooLarge:

@@ -16,9 +16,12 @@ from chatstate.adapter import StateAdapter
 from chatstate.bot_setup import build_chat
 from chatstate.chat.events import inbound_from_json
 from chatstate.chat.work_index import ParentWorkIndex
+from chatstate.config import BotConfig, ConfigError
+from chatstate.kv import open_kv_state
 from cloudflare_io import (
     DurableObjectSql,
     WorkersHttpClient,
+    WorkersKvClient,
     bot_config,
     keep_alive_until_done,
     wall_clock_ms,
@@ -28,6 +31,7 @@ from cloudflare_io import (
 RECHECK_DELAY_MS = 45_000
 # Shard calls made at once by one invocation, well inside the per-invocation limits.
 MAX_PARALLEL_SHARD_CALLS = 6
+KV_BINDING = "CHAT_KV"
 
 
 class ChatMessenger(DurableObject):  # type: ignore[misc]
@@ -35,7 +39,7 @@ class ChatMessenger(DurableObject):  # type: ignore[misc]
         super().__init__(ctx, env)
         config = bot_config(env)
         self._parallel = asyncio.Semaphore(MAX_PARALLEL_SHARD_CALLS)
-        self._state = StateAdapter(self._call_shard, clock=wall_clock_ms)
+        self._state = self._open_state(config)
         self._work_index = ParentWorkIndex(DurableObjectSql(ctx.storage))
         self._chat = build_chat(
             config,
@@ -49,6 +53,22 @@ class ChatMessenger(DurableObject):  # type: ignore[misc]
         self._recovered = False
         # Whether this instance armed its alarm: asking storage on every message costs a call.
         self._alarm_armed = False
+
+    def _open_state(self, config: BotConfig) -> StateAdapter:
+        if config.state_backend != "kv":
+            return StateAdapter(self._call_shard, clock=wall_clock_ms)
+        binding = getattr(self.env, KV_BINDING, None)
+        if binding is None:
+            raise ConfigError(
+                f"CHAT_STATE=kv needs a KV namespace bound as {KV_BINDING}: uncomment the "
+                "kv_namespaces block in wrangler.jsonc"
+            )
+        return open_kv_state(
+            WorkersKvClient(binding),
+            clock=wall_clock_ms,
+            key_prefix=config.kv_key_prefix,
+            default_ttl_ms=config.kv_default_ttl_ms,
+        )
 
     async def _call_shard(self, shard: str, operations: list[list[Any]]) -> dict[str, Any]:
         async with self._parallel:

@@ -35,7 +35,16 @@ CONFIG_KEYS = (
     "MESSENGER_PER_CHANNEL",
     "CHAT_LOG_LEVEL",
     "CHAT_SHUTDOWN_GRACE_MS",
+    "CHAT_STATE",
+    "CHAT_KV_PREFIX",
+    "CHAT_KV_TTL_MINUTES",
+    "CHAT_KV_NAMESPACE_ID",
+    "CLOUDFLARE_ACCOUNT_ID",
+    "CLOUDFLARE_API_TOKEN",
+    "CLOUDFLARE_API_BASE",
 )
+# Where chat state lives: SQLite (Durable Objects on Cloudflare, files locally), or Workers KV.
+STATE_BACKENDS = ("sqlite", "kv")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 # Telegram's rule for setWebhook's secret_token, which it echoes in every webhook's header.
 TELEGRAM_SECRET_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,256}")
@@ -61,6 +70,15 @@ class BotConfig:
     log_level: str
     # Locally, on SIGTERM: how long running handlers get before their work is left queued.
     shutdown_grace_ms: int
+    state_backend: str
+    kv_key_prefix: str
+    # The TTL of a KV cache value set without one; None: such values never expire.
+    kv_default_ttl_ms: int | None
+    # The KV REST API, for CHAT_STATE=kv outside Cloudflare (on Cloudflare the binding is used).
+    kv_namespace_id: str | None
+    cloudflare_account_id: str | None
+    cloudflare_api_token: str | None
+    cloudflare_api_base: str
 
     @property
     def secrets(self) -> list[str]:
@@ -70,6 +88,7 @@ class BotConfig:
             self.telegram_webhook_secret,
             self.slack_signing_secret,
             self.slack_bot_token,
+            self.cloudflare_api_token,
         )
         return [v for v in values if v]
 
@@ -111,6 +130,14 @@ class BotConfig:
             )
         except ValueError as error:
             raise ConfigError(str(error)) from None
+        state_backend = env.get("CHAT_STATE", "sqlite")
+        if state_backend not in STATE_BACKENDS:
+            raise ConfigError(
+                f"CHAT_STATE must be one of {', '.join(STATE_BACKENDS)}, not {state_backend!r}"
+            )
+        kv_ttl_minutes = integer("CHAT_KV_TTL_MINUTES", 360)
+        if kv_ttl_minutes < 0:
+            raise ConfigError("CHAT_KV_TTL_MINUTES must be 0 (no default TTL) or more")
         return cls(
             data_dir=Path(env.get("CHAT_DATA_DIR", "data")),
             host=env.get("HOST", "127.0.0.1"),
@@ -126,4 +153,28 @@ class BotConfig:
             messenger_per_channel=env.get("MESSENGER_PER_CHANNEL", "true").lower() in ("1", "true"),
             log_level=log_level,
             shutdown_grace_ms=integer("CHAT_SHUTDOWN_GRACE_MS", 10_000),
+            state_backend=state_backend,
+            kv_key_prefix=env.get("CHAT_KV_PREFIX") or "chat-sdk",
+            kv_default_ttl_ms=kv_ttl_minutes * 60_000 or None,
+            kv_namespace_id=env.get("CHAT_KV_NAMESPACE_ID") or None,
+            cloudflare_account_id=env.get("CLOUDFLARE_ACCOUNT_ID") or None,
+            cloudflare_api_token=env.get("CLOUDFLARE_API_TOKEN") or None,
+            cloudflare_api_base=env.get("CLOUDFLARE_API_BASE")
+            or "https://api.cloudflare.com/client/v4",
         )
+
+    def kv_rest_settings(self) -> tuple[str, str, str]:
+        """(account id, namespace id, API token) for the KV REST API, or what to set."""
+        settings = {
+            "CLOUDFLARE_ACCOUNT_ID": self.cloudflare_account_id,
+            "CHAT_KV_NAMESPACE_ID": self.kv_namespace_id,
+            "CLOUDFLARE_API_TOKEN": self.cloudflare_api_token,
+        }
+        missing = [name for name, given in settings.items() if not given]
+        if missing:
+            raise ConfigError(
+                f"CHAT_STATE=kv outside Cloudflare reaches KV over its REST API: set {', '.join(missing)}"
+            )
+        account, namespace, token = settings.values()
+        assert account and namespace and token
+        return account, namespace, token

@@ -31,6 +31,8 @@ def free_port() -> int:
 
 class LocalServer:
     health_path = "/health"
+    # What the health check answers once the server is up (a misconfigured one answers 500).
+    healthy_status = 200
     # RLIMIT_NOFILE for the server process (`ulimit -n`), or None to inherit.
     open_files_limit: int | None = None
 
@@ -84,7 +86,8 @@ class LocalServer:
             if self.process.poll() is not None:
                 raise AssertionError(f"server exited: {self.log_path.read_text()[-2000:]}")
             try:
-                if httpx.get(f"{self.url}{self.health_path}", timeout=30).status_code == 200:
+                health = httpx.get(f"{self.url}{self.health_path}", timeout=30)
+                if health.status_code == self.healthy_status:
                     return self
             except httpx.HTTPError:
                 time.sleep(0.1)

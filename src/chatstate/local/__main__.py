@@ -18,7 +18,10 @@ def main() -> None:
     except ConfigError as error:
         sys.exit(f"configuration error: {error}")
     configure_logging(config.log_level, config.secrets)
-    runtime = LocalRuntime(config)
+    try:
+        runtime = LocalRuntime(config)
+    except ConfigError as error:
+        sys.exit(f"configuration error: {error}")
     app = asgi_app(runtime.handle, on_startup=runtime.startup, on_shutdown=runtime.shutdown)
     # log_config=None: uvicorn's loggers go through the redacting handler like everyone else's.
     uvicorn.run(app, host=config.host, port=config.port, log_config=None)

@@ -6,12 +6,15 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from ..adapter import StateAdapter
 from ..bot_setup import build_chat
 from ..chat.work_index import ParentWorkIndex, ShardWorkIndex
 from ..config import BotConfig
 from ..http import HttpRequest, HttpResponse
 from ..ingress import Ingress
-from ..local_state import LocalStateAdapter, open_local_state
+from ..kv import open_kv_state
+from ..kv.rest_client import KvRestClient
+from ..local_state import LocalStateAdapter, open_local_state, wall_clock_ms
 from ..sqlite_port import SqlitePort
 from .http11_client import Http11Client
 
@@ -24,11 +27,32 @@ class LocalRuntime:
         self.config = config
         self.http = Http11Client()
         config.data_dir.mkdir(parents=True, exist_ok=True)
-        self.state: LocalStateAdapter = open_local_state(config.data_dir / "shards")
-        # The work index rides in the shards' own transactions (chat/work_index.py).
-        work_index = ShardWorkIndex(self.state.shards.pending_work)
+        self.state, work_index = self._open_state()
         self.chat = build_chat(config, state=self.state, work_index=work_index, http=self.http)
         self.ingress = Ingress(self.chat.platforms, self.chat.accept, self.state.clock)
+
+    def _open_state(self) -> tuple[StateAdapter, ShardWorkIndex]:
+        """The state backend CHAT_STATE names, and its work index (chat/work_index.py)."""
+        config = self.config
+        if config.state_backend == "kv":
+            account_id, namespace_id, api_token = config.kv_rest_settings()
+            client = KvRestClient(
+                self.http,
+                account_id=account_id,
+                namespace_id=namespace_id,
+                api_token=api_token,
+                api_base=config.cloudflare_api_base,
+            )
+            kv_state = open_kv_state(
+                client,
+                clock=wall_clock_ms,
+                key_prefix=config.kv_key_prefix,
+                default_ttl_ms=config.kv_default_ttl_ms,
+            )
+            return kv_state, ShardWorkIndex(kv_state.store.pending_work)
+        local_state = open_local_state(config.data_dir / "shards")
+        # The work index rides in the shards' own transactions.
+        return local_state, ShardWorkIndex(local_state.shards.pending_work)
 
     async def handle(self, request: HttpRequest) -> HttpResponse:
         return await self.ingress.handle(request)
@@ -43,9 +67,10 @@ class LocalRuntime:
             )
         await self.chat.recover()
         logger.info(
-            "chat runtime ready: platforms=%s strategy=%s data=%s",
+            "chat runtime ready: platforms=%s strategy=%s state=%s data=%s",
             ",".join(sorted(self.chat.platforms)) or "none",
             self.config.concurrency.strategy,
+            self.config.state_backend,
             self.config.data_dir,
         )
 
@@ -66,7 +91,7 @@ class LocalRuntime:
         """Earlier versions kept the work index in its own file: move its marks into the
         shards, then remove it (a crash in between only repeats the marks)."""
         path = self.config.data_dir / PARENT_INDEX_FILE
-        if not path.exists():
+        if not path.exists() or not isinstance(self.state, LocalStateAdapter):
             return
         parent = SqlitePort(path)
         try:
