@@ -131,6 +131,8 @@ async def test_deleting_a_transcript_leaves_it_empty(state: LocalStateAdapter) -
         ),
         ({"CHAT_LOG_LEVEL": "LOUD"}, "CHAT_LOG_LEVEL must be one of DEBUG, INFO, WARNING, ERROR"),
         ({"CHAT_SHUTDOWN_GRACE_MS": "soon"}, "CHAT_SHUTDOWN_GRACE_MS must be a whole number"),
+        ({"CHAT_STATE": "redis"}, "CHAT_STATE must be one of sqlite, kv, not 'redis'"),
+        ({"CHAT_KV_TTL_MINUTES": "-1"}, "CHAT_KV_TTL_MINUTES must be 0 .no default TTL. or more"),
     ],
 )
 def test_configuration_errors_say_what_to_set(env: dict[str, str], message: str) -> None:
@@ -148,3 +150,18 @@ def test_a_webhook_secret_of_256_allowed_characters_is_accepted() -> None:
     secret = ("Az09_-" * 43)[:256]
     config = BotConfig.from_env({"TELEGRAM_BOT_TOKEN": "t", "TELEGRAM_WEBHOOK_SECRET": secret})
     assert config.telegram_webhook_secret == secret
+
+
+def test_kv_over_rest_names_every_missing_setting() -> None:
+    config = BotConfig.from_env({"CHAT_STATE": "kv", "CLOUDFLARE_ACCOUNT_ID": "a"})
+    with pytest.raises(ConfigError, match=r"set CHAT_KV_NAMESPACE_ID, CLOUDFLARE_API_TOKEN$"):
+        config.kv_rest_settings()
+
+
+def test_the_cloudflare_api_token_is_a_secret_scrubbed_from_logs() -> None:
+    config = BotConfig.from_env({"CLOUDFLARE_API_TOKEN": "cf-token-1"})
+    assert "cf-token-1" in config.secrets
+
+
+def test_a_kv_ttl_of_zero_minutes_means_no_default_ttl() -> None:
+    assert BotConfig.from_env({"CHAT_KV_TTL_MINUTES": "0"}).kv_default_ttl_ms is None
