@@ -27,13 +27,12 @@ from chatstate.chat.runtime import Chat
 from chatstate.chat.thread import Thread
 from chatstate.chat.work_index import ShardWorkIndex
 from chatstate.http import HttpRequest
-from chatstate.http_client import HttpResult
 from chatstate.local.http11_client import Http11Client
 from chatstate.local_state import LocalStateAdapter
 from chatstate.platforms.telegram import TelegramPlatform
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from measurements import percentile, process_cpu_s, process_rss_mb
+from measurements import TelegramStub, percentile, process_cpu_s, process_rss_mb
 
 from support.fake_apis import FakeApis
 from support.local_server import (
@@ -181,19 +180,6 @@ async def measure(directory: Path, ops: int) -> list[str]:
     return lines
 
 
-class _TelegramStub:
-    """In-process Bot API answers, so the pipeline is measured without network."""
-
-    async def post(self, url: str, body: bytes, headers: dict[str, str]) -> HttpResult:
-        method = url.rsplit("/", 1)[1]
-        if method == "getMe":
-            result: Any = {"id": 1, "is_bot": True, "first_name": "B", "username": BOT_USERNAME}
-        else:
-            payload = json.loads(body)
-            result = {"message_id": 1, "chat": {"id": payload["chat_id"]}, "date": 0, "text": ""}
-        return HttpResult(200, json.dumps({"ok": True, "result": result}).encode())
-
-
 async def measure_pipeline(directory: Path, messages: int) -> list[str]:
     """Shard calls and rows written per inbound message, uncontended, with an empty handler."""
     state = open_local_state(directory / "pipeline")
@@ -207,7 +193,7 @@ async def measure_pipeline(directory: Path, messages: int) -> list[str]:
         return await real_call(shard, operations)
 
     state.call_shard = counting
-    platform = TelegramPlatform(bot_token="t", secret_token="s", http=_TelegramStub())
+    platform = TelegramPlatform(bot_token="t", secret_token="s", http=TelegramStub(BOT_USERNAME))
     chat = Chat(
         platforms=[platform],
         state=state,

@@ -21,10 +21,10 @@ from typing import Any
 
 from chatstate.adapter import StateAdapter
 from chatstate.chat.concurrency import Concurrency
+from chatstate.chat.events import Inbound
 from chatstate.chat.runtime import Chat
 from chatstate.chat.work_index import ParentWorkIndex
 from chatstate.http import HttpRequest
-from chatstate.http_client import HttpResult
 from chatstate.kv import open_kv_state
 from chatstate.local_state import LocalStateAdapter, open_local_state, wall_clock_ms
 from chatstate.platforms.telegram import TelegramPlatform
@@ -32,6 +32,8 @@ from chatstate.sqlite_port import SqlitePort
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "src"), str(ROOT / "tests")]
+from measurements import TelegramStub  # noqa: E402
+
 import bot  # noqa: E402
 from support.kv_double import KvNamespaceDouble  # noqa: E402
 from support.local_server import BOT_USERNAME  # noqa: E402
@@ -41,17 +43,6 @@ STRATEGIES = ("queue", "debounce", "burst", "concurrent", "drop")
 CHATS = 20
 # $ per million: KV reads; KV writes, deletes and lists; DO requests; DO SQLite rows written.
 KV_READ, KV_WRITE, DO_REQUEST, DO_ROW = 0.50, 5.00, 0.15, 1.00
-
-
-class TelegramStub:
-    async def post(self, url: str, body: bytes, headers: dict[str, str]) -> HttpResult:
-        method = url.rsplit("/", 1)[1]
-        if method == "getMe":
-            result: Any = {"id": 1, "is_bot": True, "first_name": "B", "username": BOT_USERNAME}
-        else:
-            payload = json.loads(body)
-            result = {"message_id": 1, "chat": {"id": payload["chat_id"]}, "date": 0, "text": ""}
-        return HttpResult(200, json.dumps({"ok": True, "result": result}).encode())
 
 
 async def run(
@@ -74,7 +65,7 @@ async def run(
     state.call_shard = counting
     await state.connect()
     parent = SqlitePort(None)
-    platform = TelegramPlatform(bot_token="t", secret_token="s", http=TelegramStub())
+    platform = TelegramPlatform(bot_token="t", secret_token="s", http=TelegramStub(BOT_USERNAME))
     # Debounce's wait is time, not traffic: 1 ms keeps the run short and the counts the same.
     concurrency = Concurrency(strategy=strategy, debounce_ms=1)  # type: ignore[arg-type]
     chat = Chat(
@@ -94,7 +85,9 @@ async def run(
             update_id=n + 1,
         )
         request = HttpRequest("POST", "/webhooks/telegram", {}, json.dumps(update).encode())
-        await chat.accept("telegram", platform.parse(request))
+        inbound = platform.parse(request)
+        assert isinstance(inbound, Inbound)
+        await chat.accept("telegram", inbound)
         await chat.idle()
 
     for n in range(chats):  # warm up: every chat subscribed

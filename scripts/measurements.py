@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
+from typing import Any
+
+from chatstate.http_client import HttpResult
 
 
 def percentile(values: list[float], share: float) -> float:
@@ -44,3 +48,24 @@ def process_rss_mb(pid: int) -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     return float("nan")
+
+
+class TelegramStub:
+    """In-process Bot API answers, so a pipeline is measured without network."""
+
+    def __init__(self, bot_username: str = "my_bot") -> None:
+        self.bot_username = bot_username
+
+    async def post(self, url: str, body: bytes, headers: dict[str, str]) -> HttpResult:
+        method = url.rsplit("/", 1)[1]
+        if method == "getMe":
+            result: Any = {
+                "id": 1,
+                "is_bot": True,
+                "first_name": "B",
+                "username": self.bot_username,
+            }
+        else:
+            payload = json.loads(body)
+            result = {"message_id": 1, "chat": {"id": payload["chat_id"]}, "date": 0, "text": ""}
+        return HttpResult(200, json.dumps({"ok": True, "result": result}).encode())

@@ -46,3 +46,16 @@ def integer(value: Any, what: str) -> int:
 
 def optional_integer(value: Any, what: str) -> int | None:
     return None if value is None else integer(value, what)
+
+
+def enqueue(
+    thread_id: Any, entry: Any, expires_at: Any, max_size: Any
+) -> tuple[str, str, int, int]:
+    """(queue key, entry JSON, expiry, max size) of an enqueue, each checked."""
+    queue_key = key(thread_id, "thread_id")
+    encoded = value(entry, queue_key)
+    expiry = integer(expires_at, "expires_at")
+    size = integer(max_size, "max_size")
+    if size < 1:
+        raise ValueError(f"max_size must be at least 1, not {size}")
+    return queue_key, encoded, expiry, size

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from . import cleanup
+from . import cleanup, operands
 from .errors import LockLostError
 from .operands import integer as _int
 from .operands import key as _key
@@ -317,12 +317,7 @@ def _enqueue(
     max_size: Any,
     drop_newest: Any = False,
 ) -> int:
-    queue_key = _key(thread_id, "thread_id")
-    text = _value(entry, queue_key)
-    expiry = _int(expires_at, "expires_at")
-    size = _int(max_size, "max_size")
-    if size < 1:
-        raise ValueError(f"max_size must be at least 1, not {size}")
+    queue_key, text, expiry, size = operands.enqueue(thread_id, entry, expires_at, max_size)
     b.rows("DELETE FROM chat_state_queue WHERE thread_id = ? AND expires_at <= ?", queue_key, b.now)
     # Sequence numbers never restart, even when the queue empties or entries expire, so an
     # acknowledgement of an old entry can never hit a newer one. An empty queue restarts from

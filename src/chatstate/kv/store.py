@@ -28,6 +28,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from .. import operands
 from ..errors import LockLostError, ShardCallError, error_to_wire
 from ..operands import integer, key, optional_integer, text, value
 from ..ports import Clock
@@ -386,11 +387,14 @@ class KvStore:
         await self._write(name, {"v": encoded, "e": expires_at, "w": write_id}, expires_at, now)
         return write_id
 
-    def _set(self, cache_key: Any, raw: Any, ttl_ms: Any = None, guard: Any = None) -> _Step:
+    def _cache_write(self, cache_key: Any, raw: Any, ttl_ms: Any) -> tuple[str, str, int | None]:
+        """(KV key, value JSON, TTL) of a cache write, each checked."""
         checked = key(cache_key)
         encoded = value(raw, checked)
-        ttl = optional_integer(ttl_ms, "ttl_ms")
-        name = self.kv_key("cache", checked)
+        return self.kv_key("cache", checked), encoded, optional_integer(ttl_ms, "ttl_ms")
+
+    def _set(self, cache_key: Any, raw: Any, ttl_ms: Any = None, guard: Any = None) -> _Step:
+        name, encoded, ttl = self._cache_write(cache_key, raw, ttl_ms)
 
         async def run() -> None:
             async with self._keys.hold(name):
@@ -420,10 +424,7 @@ class KvStore:
     def _set_if_not_exists(
         self, cache_key: Any, raw: Any, ttl_ms: Any = None, guard: Any = None
     ) -> _Step:
-        checked = key(cache_key)
-        encoded = value(raw, checked)
-        ttl = optional_integer(ttl_ms, "ttl_ms")
-        name = self.kv_key("cache", checked)
+        name, encoded, ttl = self._cache_write(cache_key, raw, ttl_ms)
 
         async def run() -> bool:
             async with self._keys.hold(name):
@@ -513,12 +514,7 @@ class KvStore:
         max_size: Any,
         drop_newest: Any = False,
     ) -> _Step:
-        queue_key = key(thread_id, "thread_id")
-        encoded = value(entry, queue_key)
-        expiry = integer(expires_at, "expires_at")
-        size = integer(max_size, "max_size")
-        if size < 1:
-            raise ValueError(f"max_size must be at least 1, not {size}")
+        queue_key, encoded, expiry, size = operands.enqueue(thread_id, entry, expires_at, max_size)
         name = self.kv_key("queue", queue_key)
 
         async def run() -> int:
