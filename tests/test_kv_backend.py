@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
 import pytest
 
@@ -23,11 +24,12 @@ def kv(clock: FakeClock) -> KvNamespaceDouble:
     return KvNamespaceDouble(clock)
 
 
-def open_state(kv: KvNamespaceDouble, clock: FakeClock, **options: object) -> KvStateAdapter:
-    async def sleep(seconds: float) -> None:
-        clock.advance(int(seconds * 1000))
+def open_state(kv: KvNamespaceDouble, clock: FakeClock, **options: Any) -> KvStateAdapter:
+    return open_kv_state(kv.location(), clock=clock, **{"sleep": clock.sleep, **options})
 
-    return open_kv_state(kv.location(), clock=clock, sleep=sleep, **options)  # type: ignore[arg-type]
+
+async def no_time_passes(_: float) -> None:
+    """A sleep after which the key is still rate-limited: every retry is refused too."""
 
 
 @pytest.fixture
@@ -38,10 +40,6 @@ async def state(kv: KvNamespaceDouble, clock: FakeClock) -> AsyncIterator[KvStat
     await adapter.disconnect()
 
 
-def expiry_in_kv(kv: KvNamespaceDouble, name: str) -> int | None:
-    return kv._versions[name][-1].expires_at
-
-
 # --- KV's rules ------------------------------------------------------------------------------
 
 
@@ -50,7 +48,7 @@ async def test_a_ttl_under_a_minute_stays_exact_while_kv_keeps_the_key_a_minute(
 ) -> None:
     start = clock()
     await state.set("k", 1, 1_000)
-    assert expiry_in_kv(kv, "chat-sdk:cache:k") == start + 60_000
+    assert kv.expires_at("chat-sdk:cache:k") == start + 60_000
     clock.advance(1_000)
     assert await state.get("k") is None
 
@@ -60,7 +58,7 @@ async def test_a_ttl_over_a_minute_is_kvs_own_rounded_up(
 ) -> None:
     start = clock()
     await state.set("k", 1, 90_500)
-    assert expiry_in_kv(kv, "chat-sdk:cache:k") == start + 91_000
+    assert kv.expires_at("chat-sdk:cache:k") == start + 91_000
 
 
 async def test_a_value_set_without_ttl_gets_the_default_of_360_minutes(
@@ -68,7 +66,7 @@ async def test_a_value_set_without_ttl_gets_the_default_of_360_minutes(
 ) -> None:
     start = clock()
     await state.set("k", 1)
-    assert expiry_in_kv(kv, "chat-sdk:cache:k") == start + 360 * 60_000
+    assert kv.expires_at("chat-sdk:cache:k") == start + 360 * 60_000
 
 
 async def test_no_default_ttl_keeps_a_value_set_without_ttl_forever(
@@ -77,7 +75,7 @@ async def test_no_default_ttl_keeps_a_value_set_without_ttl_forever(
     state = open_state(kv, clock, default_ttl_ms=None)
     await state.connect()
     await state.set("k", 1)
-    assert expiry_in_kv(kv, "chat-sdk:cache:k") is None
+    assert kv.expires_at("chat-sdk:cache:k") is None
 
 
 async def test_a_key_too_long_for_kv_is_hashed_stably(
@@ -144,10 +142,7 @@ async def test_a_second_write_within_a_second_waits_and_rereads(
 async def test_a_key_written_every_instant_gives_up_after_four_attempts(
     kv: KvNamespaceDouble, clock: FakeClock
 ) -> None:
-    async def sleep_without_time_passing(_: float) -> None:
-        return None
-
-    state = open_kv_state(kv.location(), clock=clock, sleep=sleep_without_time_passing)
+    state = open_state(kv, clock, sleep=no_time_passes)
     await state.connect()
     await state.set("k", 1)
     with pytest.raises(ShardCallError, match="Workers KV failed"):
@@ -173,20 +168,17 @@ async def test_a_lost_guard_applies_nothing_of_its_batch(
 
 
 async def test_a_kv_failure_midway_leaves_earlier_operations_applied(
-    state: KvStateAdapter, kv: KvNamespaceDouble
+    kv: KvNamespaceDouble, clock: FakeClock
 ) -> None:
+    state = open_state(kv, clock, sleep=no_time_passes)
+    await state.connect()
     await state.set("b", 0)  # b's next write within the second is refused, four times
     batch = state.batch()
     batch.set("a", 1)
     batch.set("b", 2)
-    state.store._sleep = _no_time_passes
     with pytest.raises(ShardCallError):
         await batch.run()
     assert await state.get("a") == 1
-
-
-async def _no_time_passes(_: float) -> None:
-    return None
 
 
 # --- eventual consistency between locations --------------------------------------------------

@@ -41,11 +41,8 @@ async def state(request: pytest.FixtureRequest, clock: FakeClock) -> AsyncIterat
         if marker is not None:
             request.applymarker(pytest.mark.xfail(strict=True, reason=marker.args[0]))
 
-        async def sleep(seconds: float) -> None:
-            clock.advance(int(seconds * 1000))
-
         kv = KvNamespaceDouble(clock)
-        adapter = open_kv_state(kv.location(), clock=clock, sleep=sleep)
+        adapter = open_kv_state(kv.location(), clock=clock, sleep=clock.sleep)
     else:
         adapter = open_local_state(clock=clock)
     await adapter.connect()

@@ -12,3 +12,7 @@ class FakeClock:
 
     def advance(self, ms: int) -> None:
         self.now_ms += ms
+
+    async def sleep(self, seconds: float) -> None:
+        """A sleep that lets the time pass at once: for code that waits out a limit."""
+        self.advance(int(seconds * 1000))

@@ -115,6 +115,11 @@ class KvNamespaceDouble:
                 and (versions[-1].expires_at is None or versions[-1].expires_at > now)
             )
 
+    def expires_at(self, name: str) -> int | None:
+        """When KV itself deletes the key, as its last write set it."""
+        with self._mutex:
+            return self._versions[name][-1].expires_at
+
     def _visible(self, location: str, key: str) -> _Version | None:
         now = self.clock()
         for version in reversed(self._versions.get(key, [])):

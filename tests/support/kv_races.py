@@ -59,16 +59,15 @@ async def _enqueue(state: StateAdapter, n: int, message: str) -> object:
 
 
 def _pair(setup: str, clock: FakeClock) -> tuple[StateAdapter, StateAdapter]:
-    async def sleep(seconds: float) -> None:
-        clock.advance(int(seconds * 1000))
-
     if setup == SETUPS[0]:
         shared = open_local_state(clock=clock)
         return shared, shared
     delay = VISIBILITY_DELAY_MS if setup == SETUPS[2] else 0
     kv = KvNamespaceDouble(clock, visibility_delay_ms=delay)
     where = ("a", "b") if setup == SETUPS[2] else ("a", "a")
-    first, second = (open_kv_state(kv.location(name), clock=clock, sleep=sleep) for name in where)
+    first, second = (
+        open_kv_state(kv.location(name), clock=clock, sleep=clock.sleep) for name in where
+    )
     return first, second
 
 

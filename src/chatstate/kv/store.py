@@ -261,11 +261,7 @@ class KvStore:
 
     def _subscribe(self, thread_id: Any) -> _Step:
         name = self.kv_key("sub", key(thread_id))
-
-        async def run() -> None:
-            await self.kv.put(name, "1", None)
-
-        return _Step(run)
+        return _Step(lambda: self.kv.put(name, "1", None))
 
     def _unsubscribe(self, thread_id: Any) -> _Step:
         name = self.kv_key("sub", key(thread_id))
@@ -331,12 +327,8 @@ class KvStore:
                 return None  # someone else took it over: a no-op, as the reference
             return {"token": None, "expires_at": None, "fence": record["fence"]}
 
-        run = self._change_lock(lock_key, release)
-
-        async def released() -> None:
-            await run()
-
-        return _Step(released)
+        # The adapter reads no result from a release; whether it changed anything is dropped.
+        return _Step(self._change_lock(lock_key, release))
 
     def _extend_lock(self, thread_id: Any, token: Any, ttl_ms: Any) -> _Step:
         lock_key, checked = key(thread_id), text(token, "token")
@@ -357,12 +349,7 @@ class KvStore:
                 return None
             return {"token": None, "expires_at": None, "fence": record["fence"]}
 
-        run = self._change_lock(lock_key, force)
-
-        async def released() -> None:
-            await run()
-
-        return _Step(released)
+        return _Step(self._change_lock(lock_key, force))
 
     # --- cache --------------------------------------------------------------------------------
 
@@ -581,11 +568,7 @@ class KvStore:
     def _mark_pending(self, thread_id: Any) -> _Step:
         queue_key = key(thread_id, "thread_id")
         name = self.kv_key("pending", queue_key)
-
-        async def run() -> None:
-            await self.kv.put(name, queue_key, None)
-
-        return _Step(run)
+        return _Step(lambda: self.kv.put(name, queue_key, None))
 
     def _clear_pending_if_idle(self, thread_id: Any) -> _Step:
         queue_key = key(thread_id, "thread_id")
