@@ -5,6 +5,8 @@ commented block of wrangler.jsonc, uncommented), and on the local runtime over t
 from __future__ import annotations
 
 import re
+import sqlite3
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -82,6 +84,33 @@ def kv_holds_the_state(server: LocalServer, kv_api: FakeKvApi) -> bool:
     return f"chat-sdk:sub:telegram:{CHAT}" in kv_api.namespace.names() and not shard_files(server)
 
 
+def work_left(server: LocalServer, kv_api: FakeKvApi) -> bool:
+    """Whether a handled message is still unacknowledged: the parent object's work index on
+    workerd, the queue and its pending mark in KV locally."""
+    if isinstance(server, WranglerServer):
+        parents = (server.do_storage / "chatstate-bot-ChatMessenger").glob("*.sqlite")
+        for path in (p for p in parents if p.name != "metadata.sqlite"):
+            with sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True) as conn:
+                tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
+                if (
+                    "chat_pending_work" in tables
+                    and conn.execute("SELECT COUNT(*) FROM chat_pending_work").fetchone()[0]
+                ):
+                    return True
+        return False
+    return any(
+        name.startswith(("chat-sdk:queue:", "chat-sdk:pending:"))
+        for name in kv_api.namespace.names()
+    )
+
+
+def wait_until_idle(server: LocalServer, kv_api: FakeKvApi) -> None:
+    deadline = time.monotonic() + 30
+    while work_left(server, kv_api):
+        assert time.monotonic() < deadline, "the handled message was never acknowledged"
+        time.sleep(0.1)
+
+
 def test_the_bot_keeps_its_state_in_kv(
     start_kv_server: Callable[..., LocalServer], apis: FakeApis, kv_api: FakeKvApi
 ) -> None:
@@ -112,11 +141,13 @@ def test_a_redelivered_update_is_handled_once_on_kv(
 
 
 def test_kv_state_survives_a_restart(
-    start_kv_server: Callable[..., LocalServer], apis: FakeApis
+    start_kv_server: Callable[..., LocalServer], apis: FakeApis, kv_api: FakeKvApi
 ) -> None:
     first = start_kv_server()
     post_telegram(first, mention("hello", 1))
     apis.wait_for("sendMessage", 1)
+    # Stopped mid-acknowledgement, the message would rightly be handled again (at least once).
+    wait_until_idle(first, kv_api)
     first.stop()
     second = start_kv_server()
     post_telegram(second, telegram_message_update(CHAT, "after restart", update_id=2))
