@@ -100,7 +100,7 @@ async def test_pending_work_lists_a_thread_whose_key_was_hashed(
     batch.mark_pending(thread)
     batch.mark_pending("telegram:1")
     await batch.run()
-    assert await state.store.pending_work() == sorted([thread, "telegram:1"])
+    assert await state.kv_store.pending_work() == sorted([thread, "telegram:1"])
 
 
 async def test_a_list_that_would_outgrow_a_kv_value_is_refused(state: KvStateAdapter) -> None:

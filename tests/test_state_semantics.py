@@ -58,7 +58,7 @@ async def fire_cleanup(state: StateAdapter) -> None:
 
 async def pending_work(state: StateAdapter) -> list[str]:
     if isinstance(state, KvStateAdapter):
-        return await state.store.pending_work()
+        return await state.kv_store.pending_work()
     assert isinstance(state, LocalStateAdapter)
     return await state.shards.pending_work()
 

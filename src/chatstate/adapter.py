@@ -19,6 +19,7 @@ from sharding import ShardRouter
 from .errors import ShardCallError, StateNotConnectedError, error_from_wire
 from .json_values import JsonValue, decode_json, encode_json
 from .ports import Clock, ShardCall
+from .stores import NamespacedStore
 
 T = TypeVar("T")
 Sleep = Callable[[float], Awaitable[None]]
@@ -151,6 +152,11 @@ class StateBatch:
                 )
             wire_guard = [guard.thread_id, guard.token]
         return self._add(shard, [*op, wire_guard], decode)
+
+    def on_shard(self, shard: str, operation: list[Any], decode: Callable[[Any], T]) -> Pending[T]:
+        """A wire operation on a named shard: for stores and agents, which pick their shard."""
+        _check_id(shard, "shard")
+        return self._add(shard, operation, decode)
 
     def subscribe(self, thread_id: str) -> Pending[None]:
         return self._thread_op(thread_id, _none, "subscribe", thread_id)
@@ -349,6 +355,8 @@ class StateAdapter:
         self._sleep = sleep
         self._connected = False
         self._heartbeats: dict[str, asyncio.Task[None]] = {}
+        # Computations of `store.cached` in flight in this process, by key: callers share one.
+        self.in_flight: dict[str, asyncio.Future[JsonValue]] = {}
 
     @property
     def connected(self) -> bool:
@@ -372,6 +380,11 @@ class StateAdapter:
 
     def batch(self) -> StateBatch:
         return StateBatch(self)
+
+    def store(self, store_id: str, *, shard: str | None = None) -> NamespacedStore:
+        """A key-value store whose keys live under `store_id:` in one shard (by default the
+        shard `store_id:` routes to), beside other stores and the chat state."""
+        return NamespacedStore(self, store_id, shard)
 
     async def _one(self, build: Callable[[StateBatch], Pending[T]]) -> T:
         self._check_connected()

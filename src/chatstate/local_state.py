@@ -35,7 +35,7 @@ from .adapter import StateAdapter
 from .ports import Clock
 from .rpc_values import cross_rpc
 from .schema import migrate
-from .shard_host import ShardHost
+from .shard_host import HostedBatch, Publish, ShardHost
 from .sqlite_port import SqlitePort
 
 SHARD_FILE_SUFFIX = ".sqlite3"
@@ -117,11 +117,13 @@ class LocalAlarm:
 class LocalFile:
     """One SQLite file holding many shards: its writer thread, group commit and alarm."""
 
-    def __init__(self, path: Path | None, clock: Clock, timers: bool) -> None:
+    def __init__(
+        self, path: Path | None, clock: Clock, timers: bool, publish: Publish | None = None
+    ) -> None:
         self.clock = clock
         self.sql = SqlitePort(path)
         self.alarm = LocalAlarm(clock, timers, self.spawn_alarm)
-        self.host = ShardHost(self.sql, self.alarm, clock)
+        self.host = ShardHost(self.sql, self.alarm, clock, publish)
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="chatstate-sqlite")
         self._pending: list[tuple[Callable[[], Any], asyncio.Future[Any]]] = []
         self._flushing: asyncio.Task[None] | None = None
@@ -137,13 +139,14 @@ class LocalFile:
             self.sql.exec(statement)
 
     async def call(self, operations: list[list[Any]]) -> dict[str, Any]:
-        reply: dict[str, Any]
-        reply, alarm_at = await self._submit(lambda: self.host.run(operations))
+        hosted: HostedBatch = await self._submit(lambda: self.host.run(operations))
+        alarm_at = hosted.alarm_at
         # A batch reports a wake-up only when it is earlier than the planned one; another
         # call's may have been armed meanwhile, so the alarm only ever moves earlier here.
         if alarm_at is not None and (self.alarm.at is None or alarm_at < self.alarm.at):
             await self.alarm.set(alarm_at)
-        return reply
+        self.host.deliver(hosted)
+        return hosted.reply
 
     async def run_alarm(self) -> None:
         self.alarm.at = None
@@ -211,6 +214,12 @@ class LocalShards:
         # Each shard's file, hashed once per name.
         self._shard_files: dict[str, int] = {}
         self._layout_checked = False
+        # Where agents' committed events go: the runtime's live sockets, once it has any.
+        self.publish: Publish | None = None
+
+    def _publish(self, broadcast: list[tuple[str, dict[str, Any]]]) -> None:
+        if self.publish is not None:
+            self.publish(broadcast)
 
     async def shard(self, name: str) -> LocalFile:
         index = self._shard_files.get(name)
@@ -231,7 +240,7 @@ class LocalShards:
             self._check_layout()
             path = self.directory / state_file_name(index)
         try:
-            opened = LocalFile(path, self.clock, self._timers)
+            opened = LocalFile(path, self.clock, self._timers, self._publish)
             try:
                 await opened.start()
             except BaseException:

@@ -47,6 +47,57 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
     # Conversations with queued work, written in the queue's own transactions (the local
     # runtime's work index; on Cloudflare the parent object keeps its own).
     2: ("CREATE TABLE chat_state_pending_work (queue_key TEXT PRIMARY KEY) WITHOUT ROWID",),
+    # Agents (chatstate/conversations): on Cloudflare an agent is a shard of its own; locally
+    # many share a file, hence the agent column. Ids are the agent's event sequence numbers.
+    3: (
+        """CREATE TABLE agent_status (
+            agent TEXT PRIMARY KEY,
+            next_seq INTEGER NOT NULL,
+            thinking INTEGER NOT NULL,
+            current_task TEXT,
+            last_activity INTEGER NOT NULL,
+            total_messages INTEGER NOT NULL,
+            active_conversations INTEGER NOT NULL
+        ) WITHOUT ROWID""",
+        """CREATE TABLE agent_events (
+            agent TEXT NOT NULL,
+            seq INTEGER NOT NULL,
+            body TEXT NOT NULL,
+            PRIMARY KEY (agent, seq)
+        ) WITHOUT ROWID""",
+        """CREATE TABLE agent_conversations (
+            agent TEXT NOT NULL,
+            seq INTEGER NOT NULL,
+            body TEXT NOT NULL,
+            status TEXT NOT NULL,
+            PRIMARY KEY (agent, seq)
+        ) WITHOUT ROWID""",
+        """CREATE TABLE agent_messages (
+            agent TEXT NOT NULL,
+            conversation INTEGER NOT NULL,
+            seq INTEGER NOT NULL,
+            body TEXT NOT NULL,
+            PRIMARY KEY (agent, conversation, seq)
+        ) WITHOUT ROWID""",
+        # Threads of chat platforms keep their facts here too, under the agent ''.
+        """CREATE TABLE agent_memory (
+            agent TEXT NOT NULL,
+            conversation TEXT NOT NULL,
+            seq INTEGER NOT NULL,
+            body TEXT NOT NULL,
+            PRIMARY KEY (agent, conversation, seq)
+        ) WITHOUT ROWID""",
+        # Idempotency keys of chat requests: what a retry with the same key gets back.
+        """CREATE TABLE agent_requests (
+            agent TEXT NOT NULL,
+            key TEXT NOT NULL,
+            fingerprint TEXT NOT NULL,
+            user_message INTEGER NOT NULL,
+            response TEXT,
+            leased_until INTEGER NOT NULL,
+            PRIMARY KEY (agent, key)
+        ) WITHOUT ROWID""",
+    ),
 }
 
 LATEST_VERSION = max(MIGRATIONS)

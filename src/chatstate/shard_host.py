@@ -6,6 +6,8 @@ calls here, so no decision lives in the glue.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import LockLostError, error_to_wire
@@ -13,12 +15,26 @@ from .ports import AlarmPort, Clock, SqlPort
 from .schema import migrate
 from .store import ShardStore
 
+# Hands committed agent events (and streamed reply chunks) to the agent's live sockets.
+Publish = Callable[[list[tuple[str, dict[str, Any]]]], None]
+
+
+@dataclass(frozen=True)
+class HostedBatch:
+    reply: dict[str, Any]
+    # The wake-up the batch needs armed, if earlier than the planned one.
+    alarm_at: int | None = None
+    broadcast: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+
 
 class ShardHost:
-    def __init__(self, sql: SqlPort, alarm: AlarmPort, clock: Clock) -> None:
+    def __init__(
+        self, sql: SqlPort, alarm: AlarmPort, clock: Clock, publish: Publish | None = None
+    ) -> None:
         self.store = ShardStore(sql, clock)
         self.alarm = alarm
         self.clock = clock
+        self.publish = publish
 
     def migrate(self) -> None:
         """Synchronous, so a Durable Object can run it in its constructor."""
@@ -30,18 +46,24 @@ class ShardHost:
 
     async def call(self, operations: list[list[Any]]) -> dict[str, Any]:
         """Run one batch. Errors the caller must tell apart come back as values, not raises."""
-        reply, alarm_at = self.run(operations)
-        if alarm_at is not None:
-            await self.alarm.set(alarm_at)
-        return reply
+        hosted = self.run(operations)
+        if hosted.alarm_at is not None:
+            await self.alarm.set(hosted.alarm_at)
+        self.deliver(hosted)
+        return hosted.reply
 
-    def run(self, operations: list[list[Any]]) -> tuple[dict[str, Any], int | None]:
-        """The synchronous part of call(): the reply, and the wake-up the batch needs armed."""
+    def run(self, operations: list[list[Any]]) -> HostedBatch:
+        """The synchronous part of call(): the reply, the alarm and the events to deliver."""
         try:
             outcome = self.store.run_batch(operations)
         except (LockLostError, ValueError, TypeError) as error:
-            return {"error": error_to_wire(error)}, None
-        return {"results": outcome.results}, outcome.alarm_at
+            return HostedBatch({"error": error_to_wire(error)})
+        return HostedBatch({"results": outcome.results}, outcome.alarm_at, outcome.broadcast)
+
+    def deliver(self, hosted: HostedBatch) -> None:
+        """After the commit: what the batch changed, to the live sockets."""
+        if hosted.broadcast and self.publish is not None:
+            self.publish(hosted.broadcast)
 
     async def on_alarm(self) -> None:
         await self.arm(self.store.run_cleanup())

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import cleanup, operands
+from .conversations import shard_ops
 from .errors import LockLostError
 from .operands import integer as _int
 from .operands import key as _key
@@ -34,6 +35,8 @@ class BatchOutcome:
     results: list[Any]
     # An earlier wake-up the shard's alarm must be moved to, once the batch has committed.
     alarm_at: int | None
+    # (agent, event) pairs for the agent's live sockets, once the batch has committed.
+    broadcast: list[tuple[str, dict[str, Any]]]
 
 
 class _Batch:
@@ -43,6 +46,7 @@ class _Batch:
         self.sql = sql
         self.now = now
         self.expiries: list[int] = []
+        self.broadcast: list[tuple[str, dict[str, Any]]] = []
 
     def rows(self, statement: str, *params: SqlValue) -> list[Any]:
         return self.sql.exec(statement, *params)
@@ -223,6 +227,30 @@ def _set_if_not_exists(
     if rows and expires_at is not None:
         b.expires(expires_at)
     return bool(rows)
+
+
+def _get_many(b: _Batch, keys: Any) -> list[str | None]:
+    if not isinstance(keys, list):
+        raise TypeError(f"keys must be a list, not {type(keys).__name__}")
+    return [_get(b, k) for k in keys]
+
+
+def _take(b: _Batch, key: Any) -> str | None:
+    """Read and delete in one step: a single-use value (a live-socket ticket) is used once."""
+    value = _get(b, key)
+    b.rows("DELETE FROM chat_state_cache WHERE key = ?", _key(key))
+    return value
+
+
+def _delete_prefix(b: _Batch, prefix: Any) -> int:
+    """Delete every key that starts with `prefix` (a namespaced store's clear)."""
+    start = _key(prefix, "prefix")
+    if not start:
+        raise ValueError("prefix must not be empty")
+    # A range on the primary key, not LIKE: no scan, and no wildcards to escape.
+    end = start[:-1] + chr(ord(start[-1]) + 1)
+    rows = b.rows("DELETE FROM chat_state_cache WHERE key >= ? AND key < ? RETURNING 1", start, end)
+    return len(rows)
 
 
 def _delete(b: _Batch, key: Any, guard: Any = None) -> None:
@@ -451,6 +479,9 @@ OPERATIONS: dict[str, Callable[..., Any]] = {
     "merge": _merge,
     "set_if_not_exists": _set_if_not_exists,
     "delete": _delete,
+    "get_many": _get_many,
+    "take": _take,
+    "delete_prefix": _delete_prefix,
     "append_to_list": _append_to_list,
     "get_list": _get_list,
     "enqueue": _enqueue,
@@ -458,6 +489,7 @@ OPERATIONS: dict[str, Callable[..., Any]] = {
     "queue_depth": _queue_depth,
     "peek_queue": _peek_queue,
     "ack_queue": _ack_queue,
+    **shard_ops.OPERATIONS,
 }
 
 
@@ -489,7 +521,9 @@ class ShardStore:
                     results.append(None)
                 else:
                     results.append(fn(batch, *args))
-            return BatchOutcome(results, cleanup.note_expiries(batch, batch.expiries))
+            return BatchOutcome(
+                results, cleanup.note_expiries(batch, batch.expiries), batch.broadcast
+            )
 
         return self.sql.transaction(run)
 

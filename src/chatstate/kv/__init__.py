@@ -27,11 +27,11 @@ __all__ = [
 
 
 class KvStateAdapter(StateAdapter):
-    """A StateAdapter whose every operation goes to Workers KV through `store`."""
+    """A StateAdapter whose every operation goes to Workers KV through `kv_store`."""
 
     def __init__(self, store: KvStore, **options: Any) -> None:
         super().__init__(store.call, clock=store.clock, **options)
-        self.store = store
+        self.kv_store = store
 
 
 def open_kv_state(

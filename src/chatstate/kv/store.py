@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .. import operands
+from ..conversations.shard_ops import OPERATIONS as AGENT_OPERATIONS
 from ..errors import LockLostError, ShardCallError, error_to_wire
 from ..operands import integer, key, optional_integer, text, value
 from ..ports import Clock
@@ -49,6 +50,7 @@ WRITE_ATTEMPTS = 4
 # Room left in a 512-byte key for ":kind:#" and a 64-character digest.
 MAX_PREFIX_BYTES = 400
 HASHED_MARK = "#"
+SQLITE_ONLY_OPERATIONS = {*AGENT_OPERATIONS, "delete_prefix"}
 
 Sleep = Callable[[float], Awaitable[None]]
 
@@ -131,6 +133,8 @@ class KvStore:
             "merge": self._merge,
             "set_if_not_exists": self._set_if_not_exists,
             "delete": self._delete,
+            "get_many": self._get_many,
+            "take": self._take,
             "append_to_list": self._append_to_list,
             "get_list": self._get_list,
             "enqueue": self._enqueue,
@@ -200,6 +204,11 @@ class KvStore:
                 raise ValueError(f"an operation is [name, *args], not {operation!r}")
             name, *args = operation
             parser = self._parsers.get(name) if isinstance(name, str) else None
+            if parser is None and name in SQLITE_ONLY_OPERATIONS:
+                raise ValueError(
+                    f"{name!r} needs transactions Workers KV does not have: agents and a "
+                    "store's clear() run on the SQLite state (CHAT_STATE=sqlite)"
+                )
             if parser is None:
                 raise ValueError(f"unknown operation {name!r}")
             steps.append((condition, parser(*args)))
@@ -423,6 +432,27 @@ class KvStore:
                 return after is not None and after.get("w") == write_id
 
         return _Step(run, _guard(guard))
+
+    def _get_many(self, cache_keys: Any) -> _Step:
+        if not isinstance(cache_keys, list):
+            raise TypeError(f"keys must be a list, not {type(cache_keys).__name__}")
+        reads = [self._get(k) for k in cache_keys]
+
+        async def run() -> list[Any]:
+            return [await read.run() for read in reads]
+
+        return _Step(run)
+
+    def _take(self, cache_key: Any) -> _Step:
+        name = self.kv_key("cache", key(cache_key))
+
+        async def run() -> str | None:
+            async with self._keys.hold(name):
+                record = await self._read_cached(name, self.clock())
+                await self.kv.delete(name)
+                return None if record is None else str(record["v"])
+
+        return _Step(run)
 
     def _delete(self, cache_key: Any, guard: Any = None) -> _Step:
         name = self.kv_key("cache", key(cache_key))

@@ -49,7 +49,7 @@ class LocalRuntime:
                 key_prefix=config.kv_key_prefix,
                 default_ttl_ms=config.kv_default_ttl_ms,
             )
-            return kv_state, ShardWorkIndex(kv_state.store.pending_work)
+            return kv_state, ShardWorkIndex(kv_state.kv_store.pending_work)
         local_state = open_local_state(config.data_dir / "shards")
         # The work index rides in the shards' own transactions.
         return local_state, ShardWorkIndex(local_state.shards.pending_work)
