@@ -175,7 +175,8 @@ async def read_request(request: Any) -> HttpRequest:
     if request.method in ("POST", "PUT", "PATCH"):
         body = await _read_limited(request.body, MAX_BODY_BYTES)
     headers = {name.lower(): value for name, value in request.headers.items()}
-    return HttpRequest(str(request.method), urlsplit(str(request.url)).path, headers, body)
+    url = urlsplit(str(request.url))
+    return HttpRequest(str(request.method), url.path, headers, body, url.query)
 
 
 async def _read_limited(stream: Any, limit: int) -> bytes:

@@ -145,7 +145,7 @@ async def test_cached_computes_once_across_two_processes_sharing_state(
     two = asyncio.create_task(second.store("llm").cached("q", compute, 60_000))
     await asyncio.sleep(0.1)
     release.set()
-    assert await asyncio.gather(one, two) == ["shared", "shared"]
+    assert list(await asyncio.gather(one, two)) == ["shared", "shared"]
     assert runs == 1
     await first.disconnect()
     await second.disconnect()

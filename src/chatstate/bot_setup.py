@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 from .adapter import StateAdapter
+from .api.conversation_routes import ConversationApi
 from .chat.runtime import Chat, KeepAlive
 from .chat.work_index import WorkIndex
 from .config import BotConfig
-from .http_client import HttpClient
+from .conversations.agents import Agents
+from .conversations.chat_completions import chat_completions_responder
+from .conversations.chat_turns import ChatTurns
+from .conversations.responder import Responder, default_responder
+from .http_client import HttpClient, HttpStreamer
 from .platforms.base import Platform
 from .platforms.slack import SlackPlatform
 from .platforms.telegram import TelegramPlatform
@@ -56,3 +61,20 @@ def build_chat(
     )
     bot.setup(chat)
     return chat
+
+
+def build_conversation_api(
+    config: BotConfig, chat: Chat, agents: Agents, http: HttpStreamer
+) -> ConversationApi:
+    """The conversation API, answered by the bot's responder: the one it registers with
+    `@chat.on_agent_message`, else the configured chat-completions server, else the default."""
+    fallback: Responder = default_responder
+    if config.llm_base_url and config.llm_model:
+        fallback = chat_completions_responder(
+            http,
+            base_url=config.llm_base_url,
+            model=config.llm_model,
+            api_key=config.llm_api_key,
+        )
+    turns = ChatTurns(agents, lambda: chat.agent_responder or fallback)
+    return ConversationApi(agents, turns, config.api_token)

@@ -42,9 +42,14 @@ CONFIG_KEYS = (
     "CLOUDFLARE_ACCOUNT_ID",
     "CLOUDFLARE_API_TOKEN",
     "CLOUDFLARE_API_BASE",
+    "CHAT_API_TOKEN",
+    "CHAT_LLM_BASE_URL",
+    "CHAT_LLM_MODEL",
+    "CHAT_LLM_API_KEY",
 )
 # Where chat state lives: SQLite (Durable Objects on Cloudflare, files locally), or Workers KV.
 STATE_BACKENDS = ("sqlite", "kv")
+MIN_API_TOKEN_CHARS = 16
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 # Telegram's rule for setWebhook's secret_token, which it echoes in every webhook's header.
 TELEGRAM_SECRET_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,256}")
@@ -79,6 +84,13 @@ class BotConfig:
     cloudflare_account_id: str | None
     cloudflare_api_token: str | None
     cloudflare_api_base: str
+    # The conversation API (chatstate/api) is off until this bearer token is set.
+    api_token: str | None
+    # An OpenAI-compatible chat-completions server answers agent messages when these are set
+    # and the bot registers no responder of its own.
+    llm_base_url: str | None
+    llm_model: str | None
+    llm_api_key: str | None
 
     @property
     def secrets(self) -> list[str]:
@@ -89,6 +101,8 @@ class BotConfig:
             self.slack_signing_secret,
             self.slack_bot_token,
             self.cloudflare_api_token,
+            self.api_token,
+            self.llm_api_key,
         )
         return [v for v in values if v]
 
@@ -135,6 +149,13 @@ class BotConfig:
             raise ConfigError(
                 f"CHAT_STATE must be one of {', '.join(STATE_BACKENDS)}, not {state_backend!r}"
             )
+        api_token = env.get("CHAT_API_TOKEN") or None
+        if api_token is not None and len(api_token) < MIN_API_TOKEN_CHARS:
+            raise ConfigError(
+                f"CHAT_API_TOKEN must be at least {MIN_API_TOKEN_CHARS} characters "
+                "(for example: python3 -c 'import secrets; print(secrets.token_urlsafe(32))')"
+            )
+        llm_base_url, llm_model = pair("CHAT_LLM_BASE_URL", "CHAT_LLM_MODEL")
         kv_ttl_minutes = integer("CHAT_KV_TTL_MINUTES", 360)
         if kv_ttl_minutes < 0:
             raise ConfigError("CHAT_KV_TTL_MINUTES must be 0 (no default TTL) or more")
@@ -161,6 +182,10 @@ class BotConfig:
             cloudflare_api_token=env.get("CLOUDFLARE_API_TOKEN") or None,
             cloudflare_api_base=env.get("CLOUDFLARE_API_BASE")
             or "https://api.cloudflare.com/client/v4",
+            api_token=api_token,
+            llm_base_url=llm_base_url,
+            llm_model=llm_model,
+            llm_api_key=env.get("CHAT_LLM_API_KEY") or None,
         )
 
     def kv_rest_settings(self) -> tuple[str, str, str]:

@@ -6,6 +6,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import parse_qsl
 
 # Telegram updates and Slack events are a few KiB; a megabyte leaves room for large ones.
 MAX_BODY_BYTES = 1024 * 1024
@@ -18,9 +19,15 @@ class HttpRequest:
     # Lower-cased names.
     headers: Mapping[str, str]
     body: bytes
+    # The raw query string, without "?".
+    query: str = ""
 
     def header(self, name: str) -> str | None:
         return self.headers.get(name.lower())
+
+    def query_params(self) -> dict[str, str]:
+        """The query's parameters; of a repeated one, the last."""
+        return dict(parse_qsl(self.query, keep_blank_values=True))
 
 
 @dataclass(frozen=True)

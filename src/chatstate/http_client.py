@@ -3,7 +3,7 @@ and how the KV backend calls the Workers KV REST API."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -26,3 +26,20 @@ class HttpRequester(Protocol):
     async def request(
         self, method: str, url: str, body: bytes, headers: dict[str, str]
     ) -> HttpResult: ...
+
+
+class HttpStatusError(Exception):
+    """A streamed request answered with a status other than 2xx."""
+
+    def __init__(self, status: int, body: bytes) -> None:
+        super().__init__(f"HTTP {status}: {body[:200].decode('utf-8', 'replace')}")
+        self.status = status
+        self.body = body
+
+
+class HttpStreamer(Protocol):
+    """A POST whose response body is read as it arrives (a model's streamed completion)."""
+
+    def stream_post(
+        self, url: str, body: bytes, headers: dict[str, str]
+    ) -> AsyncIterator[bytes]: ...

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..adapter import Lock, Pending, QueueEntry, StateAdapter
+from ..conversations.responder import Responder
 from ..errors import LockLostError
 from ..platforms.base import Platform
 from .concurrency import Concurrency
@@ -118,6 +119,8 @@ class Chat:
         self._patterns: list[_Registered] = []
         self._actions: list[_Registered] = []
         self._edited: list[_Registered] = []
+        # What answers users of the conversation API; None: the default responder.
+        self.agent_responder: Responder | None = None
 
     # --- registering handlers ----------------------------------------------------------------
 
@@ -159,6 +162,12 @@ class Chat:
             return fn
 
         return register
+
+    def on_agent_message(self, fn: Responder) -> Responder:
+        """The conversation API's responder: `fn(turn)` returns the reply's text or yields it
+        in chunks (see chatstate.conversations.responder). One per bot; the last one wins."""
+        self.agent_responder = fn
+        return fn
 
     # --- accepting ---------------------------------------------------------------------------
 

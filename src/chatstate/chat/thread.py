@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ..adapter import Lock
+from ..conversations.agents import ThreadMemory
 from .events import Button, Message
 
 if TYPE_CHECKING:
@@ -95,6 +96,12 @@ class Thread(_StateHolder):
     @property
     def channel(self) -> Channel:
         return Channel(self._chat, self._platform, self.channel_id, self._lock, self._sent)
+
+    @property
+    def memory(self) -> ThreadMemory:
+        """Facts remembered in this thread: `await thread.memory.add("likes tea")`, `.facts()`;
+        the same facts agents' conversations keep."""
+        return ThreadMemory(self._chat.state, self.id)
 
     async def subscribe(self) -> None:
         await self._chat.state.subscribe(self.id)

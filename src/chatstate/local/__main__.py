@@ -22,7 +22,12 @@ def main() -> None:
         runtime = LocalRuntime(config)
     except ConfigError as error:
         sys.exit(f"configuration error: {error}")
-    app = asgi_app(runtime.handle, on_startup=runtime.startup, on_shutdown=runtime.shutdown)
+    app = asgi_app(
+        runtime.handle,
+        on_startup=runtime.startup,
+        on_shutdown=runtime.shutdown,
+        websocket=runtime.live.serve,
+    )
     # log_config=None: uvicorn's loggers go through the redacting handler like everyone else's.
     uvicorn.run(app, host=config.host, port=config.port, log_config=None)
 

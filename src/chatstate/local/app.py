@@ -7,9 +7,11 @@ from pathlib import Path
 from typing import Any
 
 from ..adapter import StateAdapter
-from ..bot_setup import build_chat
+from ..api.conversation_routes import API_PREFIX
+from ..bot_setup import build_chat, build_conversation_api
 from ..chat.work_index import ParentWorkIndex, ShardWorkIndex
 from ..config import BotConfig
+from ..conversations.agents import Agents
 from ..http import HttpRequest, HttpResponse
 from ..ingress import Ingress
 from ..kv import open_kv_state
@@ -17,6 +19,7 @@ from ..kv.rest_client import KvRestClient
 from ..local_state import LocalStateAdapter, open_local_state, wall_clock_ms
 from ..sqlite_port import SqlitePort
 from .http11_client import Http11Client
+from .live_sockets import LiveHub, LiveSockets
 
 logger = logging.getLogger("chatstate.local")
 PARENT_INDEX_FILE = "messenger.sqlite3"
@@ -30,6 +33,12 @@ class LocalRuntime:
         self.state, work_index = self._open_state()
         self.chat = build_chat(config, state=self.state, work_index=work_index, http=self.http)
         self.ingress = Ingress(self.chat.platforms, self.chat.accept, self.state.clock)
+        agents = Agents(self.state)
+        self.api = build_conversation_api(config, self.chat, agents, self.http)
+        hub = LiveHub()
+        if isinstance(self.state, LocalStateAdapter):
+            self.state.shards.publish = hub.publish
+        self.live = LiveSockets(agents, hub, config.api_token)
 
     def _open_state(self) -> tuple[StateAdapter, ShardWorkIndex]:
         """The state backend CHAT_STATE names, and its work index (chat/work_index.py)."""
@@ -55,6 +64,8 @@ class LocalRuntime:
         return local_state, ShardWorkIndex(local_state.shards.pending_work)
 
     async def handle(self, request: HttpRequest) -> HttpResponse:
+        if request.path.startswith(API_PREFIX):
+            return await self.api.handle(request)
         return await self.ingress.handle(request)
 
     async def startup(self) -> None:

@@ -36,6 +36,7 @@ async def read_body(receive: Receive, limit: int) -> bytes:
 
 
 Hook = Callable[[], Awaitable[None]]
+WebSocketHandler = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
 def asgi_app(
@@ -44,6 +45,7 @@ def asgi_app(
     on_startup: Hook | None = None,
     on_shutdown: Hook | None = None,
     max_body_bytes: int = MAX_BODY_BYTES,
+    websocket: WebSocketHandler | None = None,
 ) -> Callable[..., Any]:
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -54,6 +56,12 @@ def asgi_app(
             if on_shutdown is not None:
                 await on_shutdown()
             await send({"type": "lifespan.shutdown.complete"})
+            return
+        if scope["type"] == "websocket":
+            if websocket is None:
+                await send({"type": "websocket.close", "code": 1008})
+            else:
+                await websocket(scope, receive, send)
             return
         if scope["type"] != "http":
             return
@@ -68,7 +76,10 @@ def asgi_app(
                 413, f"request body is larger than {max_body_bytes} bytes\n"
             )
         else:
-            response = await handler(HttpRequest(scope["method"], scope["path"], headers, body))
+            query = scope.get("query_string", b"").decode("latin-1")
+            response = await handler(
+                HttpRequest(scope["method"], scope["path"], headers, body, query)
+            )
         await send(
             {
                 "type": "http.response.start",

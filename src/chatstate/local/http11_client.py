@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+from collections.abc import AsyncIterator
 from urllib.parse import urlsplit
 
-from ..http_client import HttpResult
+from ..http_client import HttpResult, HttpStatusError
 
 Connection = tuple[asyncio.StreamReader, asyncio.StreamWriter]
 MAX_RESPONSE_BYTES = 16 * 1024 * 1024
@@ -56,6 +57,63 @@ class Http11Client:
                     pass  # the server closed an idle connection before it saw this request
             return await self._exchange(origin, await self._connect(origin), request)
 
+    async def stream_post(
+        self, url: str, body: bytes, headers: dict[str, str]
+    ) -> AsyncIterator[bytes]:
+        """The response body piece by piece, on a connection of its own (closed after)."""
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("only absolute http:// and https:// URLs are supported")
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        head = [f"POST {target} HTTP/1.1", f"host: {parts.netloc}", f"content-length: {len(body)}"]
+        head += ["connection: close", *(f"{name}: {value}" for name, value in headers.items())]
+        async with asyncio.timeout(self._timeout_s):
+            reader, writer = await self._connect((parts.scheme, parts.hostname, port))
+        try:
+            writer.write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + body)
+            async with asyncio.timeout(self._timeout_s):
+                await writer.drain()
+                status, response_headers, _ = await self._read_head(reader)
+            if not 200 <= status < 300:
+                raise HttpStatusError(status, await self._read_body(reader, response_headers))
+            async for piece in self._body_pieces(reader, response_headers):
+                yield piece
+        finally:
+            writer.close()
+
+    async def _body_pieces(
+        self, reader: asyncio.StreamReader, headers: dict[str, str]
+    ) -> AsyncIterator[bytes]:
+        size = 0
+        while True:
+            # No overall timeout: a stream may run long; each piece must come within it.
+            async with asyncio.timeout(self._timeout_s):
+                if headers.get("transfer-encoding", "").lower() == "chunked":
+                    length = int((await reader.readuntil(b"\r\n")).split(b";")[0], 16)
+                    piece = await reader.readexactly(length) if length else b""
+                    await reader.readuntil(b"\r\n")
+                else:
+                    piece = await reader.read(65536)
+            if not piece:
+                return
+            size += len(piece)
+            if size > MAX_RESPONSE_BYTES:
+                raise HttpProtocolError("response body is too large")
+            yield piece
+
+    async def _read_head(self, reader: asyncio.StreamReader) -> tuple[int, dict[str, str], str]:
+        """(status, lower-cased headers, HTTP version) of a response."""
+        status_line = await reader.readuntil(b"\r\n")
+        version, _, rest = status_line.decode("latin-1").partition(" ")
+        if not version.startswith("HTTP/1.") or not rest[:3].isdigit():
+            raise HttpProtocolError(f"not an HTTP/1.x status line: {status_line[:80]!r}")
+        headers: dict[str, str] = {}
+        while (line := await reader.readuntil(b"\r\n")) != b"\r\n":
+            name, _, value = line.decode("latin-1").partition(":")
+            headers[name.strip().lower()] = value.strip()
+        return int(rest[:3]), headers, version
+
     def _take_idle(self, origin: tuple[str, str, int]) -> Connection | None:
         idle = self._idle.get(origin, [])
         while idle:
@@ -87,15 +145,7 @@ class Http11Client:
         reader, writer = connection
         writer.write(request)
         await writer.drain()
-        status_line = await reader.readuntil(b"\r\n")
-        version, _, rest = status_line.decode("latin-1").partition(" ")
-        if not version.startswith("HTTP/1.") or not rest[:3].isdigit():
-            raise HttpProtocolError(f"not an HTTP/1.x status line: {status_line[:80]!r}")
-        status = int(rest[:3])
-        headers: dict[str, str] = {}
-        while (line := await reader.readuntil(b"\r\n")) != b"\r\n":
-            name, _, value = line.decode("latin-1").partition(":")
-            headers[name.strip().lower()] = value.strip()
+        status, headers, version = await self._read_head(reader)
         body = await self._read_body(reader, headers)
         if headers.get("connection", "").lower() == "close" or version == "HTTP/1.0":
             writer.close()

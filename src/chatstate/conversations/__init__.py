@@ -1,0 +1,1 @@
+"""Agents and their conversations, messages, memory and event log; flow state; responders."""
