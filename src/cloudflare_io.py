@@ -7,24 +7,28 @@ behaviour: it adapts storage, alarms, fetch, requests and env to what the core e
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
+import js
 import workers
-from pyodide.ffi import create_proxy
+from pyodide.ffi import create_proxy, to_js
 
 from chatstate.config import CONFIG_KEYS, BotConfig
 from chatstate.http import MAX_BODY_BYTES, HttpRequest, HttpResponse
-from chatstate.http_client import HttpResult
+from chatstate.http_client import HttpResult, HttpStatusError
 from chatstate.kv import KvError, KvPage, KvRateLimitedError
 from chatstate.kv.client import LIST_PAGE_LIMIT
 from chatstate.logs import configure_logging
 from chatstate.ports import Row, SqlValue
 
 T = TypeVar("T")
+LIVE_SOCKET_TAG = "live"
 
 
 def wall_clock_ms() -> int:
@@ -94,6 +98,23 @@ class WorkersHttpClient:
             bytes(await response.bytes()),
             {"retry-after": str(retry_after)} if retry_after else {},
         )
+
+    async def stream_post(
+        self, url: str, body: bytes, headers: dict[str, str]
+    ) -> AsyncIterator[bytes]:
+        response = await workers.fetch(url, method="POST", headers=headers, body=body)
+        status = int(response.status)
+        if not 200 <= status < 300:
+            raise HttpStatusError(status, bytes(await response.bytes()))
+        stream = response.body
+        if stream is None:
+            return
+        reader = stream.getReader()
+        while True:
+            chunk = await reader.read()
+            if chunk.done:
+                return
+            yield bytes(chunk.value.to_bytes())
 
 
 class WorkersKvClient:
@@ -201,3 +222,76 @@ async def _read_limited(stream: Any, limit: int) -> bytes:
 
 def to_response(response: HttpResponse) -> Any:
     return workers.Response(response.body, status=response.status, headers=response.headers)
+
+
+def request_to_wire(request: HttpRequest) -> dict[str, Any]:
+    """A request as plain values for RPC (bytes cross as a Uint8Array)."""
+    return {
+        "method": request.method,
+        "path": request.path,
+        "query": request.query,
+        "headers": dict(request.headers),
+        "body": request.body,
+    }
+
+
+def request_from_wire(wire: Any) -> HttpRequest:
+    return HttpRequest(
+        str(wire["method"]),
+        str(wire["path"]),
+        {str(k): str(v) for k, v in dict(wire["headers"]).items()},
+        bytes(wire["body"]),
+        str(wire["query"]),
+    )
+
+
+def response_to_wire(response: HttpResponse) -> dict[str, Any]:
+    return {"status": response.status, "headers": response.headers, "body": response.body}
+
+
+def response_from_wire(wire: Any) -> HttpResponse:
+    return HttpResponse(
+        int(wire["status"]),
+        bytes(wire["body"]),
+        {str(k): str(v) for k, v in dict(wire["headers"]).items()},
+    )
+
+
+class AcceptedSocket:
+    """The server end of a hibernatable WebSocket, and the 101 response that hands the client
+    end to the caller."""
+
+    def __init__(self, client: Any, server: Any) -> None:
+        self.client = client
+        self.server = server
+
+    def response(self) -> Any:
+        return workers.Response(None, status=101, web_socket=self.client)
+
+
+def accept_socket(ctx: Any) -> AcceptedSocket:
+    """A WebSocket pair whose server end the object accepts with the Hibernation API.
+
+    Found on workerd: a WebSocketPair is not subscriptable from Python (Object.values gives
+    its two ends), and acceptWebSocket's tags must be a JS Array (to_js), not a list."""
+    client, server = js.Object.values(js.WebSocketPair.new())
+    ctx.acceptWebSocket(server, to_js([LIVE_SOCKET_TAG]))
+    return AcceptedSocket(client, server)
+
+
+def send_to_sockets(ctx: Any, broadcast: list[tuple[str, dict[str, Any]]]) -> None:
+    """Committed events to the object's live sockets (one agent per object)."""
+    sockets = list(ctx.getWebSockets(LIVE_SOCKET_TAG))
+    for _agent, event in broadcast:
+        text = json.dumps(event)
+        for socket in sockets:
+            try:
+                socket.send(text)
+            except Exception:  # a socket closing meanwhile; its close handler tidies up
+                continue
+
+
+def close_socket(socket: Any, code: int) -> None:
+    # 1005 and 1006 are reported, never sent; answer a close without a code with a normal one.
+    with contextlib.suppress(Exception):
+        socket.close(1000 if code in (1005, 1006) else code, "closing")

@@ -10,10 +10,13 @@ from typing import Any
 
 from workers import WorkerEntrypoint
 
+from chatstate.api.conversation_routes import API_PREFIX
+from chatstate.api.live import live_agent
 from chatstate.bot_setup import build_platforms
 from chatstate.chat.events import Inbound, inbound_to_json
 from chatstate.config import BotConfig, ConfigError
-from chatstate.http import MAX_BODY_BYTES, HttpResponse
+from chatstate.conversations.agents import AGENT_NAME, agent_shard
+from chatstate.http import MAX_BODY_BYTES, HttpRequest, HttpResponse
 from chatstate.ingress import Ingress
 from chatstate.platforms.base import Platform
 from cloudflare_io import (
@@ -21,6 +24,8 @@ from cloudflare_io import (
     WorkersHttpClient,
     bot_config,
     read_request,
+    request_to_wire,
+    response_from_wire,
     to_response,
     wall_clock_ms,
 )
@@ -61,6 +66,8 @@ class Default(WorkerEntrypoint):  # type: ignore[misc]
             return to_response(
                 HttpResponse.text(413, f"request body is larger than {MAX_BODY_BYTES} bytes\n")
             )
+        if http_request.path.startswith(API_PREFIX):
+            return await self._api(request, http_request, config)
         platforms = _platforms_for(config)
 
         async def forward(platform: str, inbound: Inbound) -> None:
@@ -72,3 +79,26 @@ class Default(WorkerEntrypoint):  # type: ignore[misc]
 
         ingress = Ingress(platforms, forward, wall_clock_ms)
         return to_response(await ingress.handle(http_request))
+
+    async def _api(self, request: Any, http_request: HttpRequest, config: BotConfig) -> Any:
+        """The conversation API: the live socket ends in the agent's own shard (hibernatable);
+        the other routes run in a parent object per agent, which runs the bot's responder."""
+        if config.api_token is None:
+            return to_response(
+                HttpResponse.json(
+                    404,
+                    {
+                        "error": {
+                            "status": 404,
+                            "message": "the conversation API is off: set the CHAT_API_TOKEN secret",
+                        }
+                    },
+                )
+            )
+        agent = live_agent(http_request.path)
+        if agent is not None and AGENT_NAME.match(agent):
+            return await self.env.STATE_SHARDS.getByName(agent_shard(agent)).fetch(request)
+        segments = http_request.path.split("/")
+        name = f"api:{segments[3]}" if len(segments) > 3 else "api"
+        wire = await self.env.MESSENGER.getByName(name).api(request_to_wire(http_request))
+        return to_response(response_from_wire(wire))

@@ -13,10 +13,11 @@ from typing import Any
 from workers import DurableObject
 
 from chatstate.adapter import StateAdapter
-from chatstate.bot_setup import build_chat
+from chatstate.bot_setup import build_chat, build_conversation_api
 from chatstate.chat.events import inbound_from_json
 from chatstate.chat.work_index import ParentWorkIndex
 from chatstate.config import BotConfig, ConfigError
+from chatstate.conversations.agents import Agents
 from chatstate.kv import open_kv_state
 from cloudflare_io import (
     DurableObjectSql,
@@ -24,6 +25,8 @@ from cloudflare_io import (
     WorkersKvClient,
     bot_config,
     keep_alive_until_done,
+    request_from_wire,
+    response_to_wire,
     wall_clock_ms,
 )
 
@@ -49,6 +52,9 @@ class ChatMessenger(DurableObject):  # type: ignore[misc]
             # Handler work runs after the webhook is answered; waitUntil keeps the object alive
             # until it is done. If the object is evicted anyway, the work index brings it back.
             keep_alive=lambda task: keep_alive_until_done(ctx, task),
+        )
+        self._api = build_conversation_api(
+            config, self._chat, Agents(self._state), WorkersHttpClient()
         )
         self._recovered = False
         # Whether this instance armed its alarm: asking storage on every message costs a call.
@@ -92,6 +98,11 @@ class ChatMessenger(DurableObject):  # type: ignore[misc]
                 await self.ctx.storage.setAlarm(wall_clock_ms() + RECHECK_DELAY_MS)
             self._alarm_armed = True
         return {"accepted": True}
+
+    async def api(self, request: dict[str, Any]) -> dict[str, Any]:
+        """RPC from the ingress: one request of the conversation API (chatstate/api)."""
+        await self._state.connect()
+        return response_to_wire(await self._api.handle(request_from_wire(request)))
 
     async def alarm(self, alarm_info: Any = None) -> None:
         self._alarm_armed = False

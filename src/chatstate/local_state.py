@@ -140,12 +140,12 @@ class LocalFile:
 
     async def call(self, operations: list[list[Any]]) -> dict[str, Any]:
         hosted: HostedBatch = await self._submit(lambda: self.host.run(operations))
+        self.host.deliver(hosted)
         alarm_at = hosted.alarm_at
         # A batch reports a wake-up only when it is earlier than the planned one; another
         # call's may have been armed meanwhile, so the alarm only ever moves earlier here.
         if alarm_at is not None and (self.alarm.at is None or alarm_at < self.alarm.at):
             await self.alarm.set(alarm_at)
-        self.host.deliver(hosted)
         return hosted.reply
 
     async def run_alarm(self) -> None:

@@ -47,9 +47,11 @@ class ShardHost:
     async def call(self, operations: list[list[Any]]) -> dict[str, Any]:
         """Run one batch. Errors the caller must tell apart come back as values, not raises."""
         hosted = self.run(operations)
+        # Before any await: a socket that joins meanwhile reads this change from the log, so
+        # delivering it later would send it twice.
+        self.deliver(hosted)
         if hosted.alarm_at is not None:
             await self.alarm.set(hosted.alarm_at)
-        self.deliver(hosted)
         return hosted.reply
 
     def run(self, operations: list[list[Any]]) -> HostedBatch:

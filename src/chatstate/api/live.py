@@ -12,6 +12,7 @@ import hmac
 import re
 import secrets
 from dataclasses import dataclass
+from typing import Any
 
 from ..conversations.agents import check_agent_name
 from ..http import HttpRequest
@@ -83,3 +84,22 @@ def check_live_request(request: HttpRequest, api_token: str | None) -> LiveReque
             401, "open the live socket with Authorization: Bearer, or ?ticket= from live-tickets"
         )
     return LiveRequest(agent, after, ticket)
+
+
+def admission(live: LiveRequest) -> list[list[Any]]:
+    """The shard operations that admit a socket: use its ticket up, and find its agent."""
+    operations: list[list[Any]] = [["agent_status", live.agent]]
+    if live.ticket is not None:
+        operations.append(["take", ticket_key(live.ticket)])
+    return operations
+
+
+def check_admission(live: LiveRequest, reply: dict[str, Any]) -> None:
+    """Raise the ApiError that refuses the socket, given the shard's reply to admission()."""
+    results = reply.get("results")
+    if not isinstance(results, list):
+        raise ApiError(503, "the agent's shard refused the request; try again")
+    if live.ticket is not None and results[1] is None:
+        raise ApiError(401, "the ticket is unknown, used or expired: get a new one")
+    if results[0] is None:
+        raise ApiError(404, f"no agent named {live.agent!r}: creating a conversation creates it")

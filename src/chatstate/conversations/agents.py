@@ -105,9 +105,7 @@ class Conversation:
 
     @classmethod
     def from_json(cls, wire: Mapping[str, Any]) -> Conversation:
-        return cls(
-            **{name: wire[name] for name in cls.__dataclass_fields__}
-        )
+        return cls(**{name: wire[name] for name in cls.__dataclass_fields__})
 
 
 @dataclass(frozen=True)

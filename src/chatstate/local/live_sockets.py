@@ -12,9 +12,9 @@ import logging
 from collections import defaultdict
 from typing import Any
 
-from ..api.live import BACKLOG_PAGE, LiveRequest, check_live_request, ticket_key
+from ..api.live import BACKLOG_PAGE, LiveRequest, admission, check_admission, check_live_request
 from ..api.validation import ApiError
-from ..conversations.agents import Agents, UnknownAgentError, agent_shard
+from ..conversations.agents import Agents, agent_shard
 from ..http import HttpRequest
 from .asgi import Receive, Scope, Send
 
@@ -100,18 +100,8 @@ class LiveSockets:
             self._hub.unsubscribe(live.agent, queue)
 
     async def _admit(self, live: LiveRequest) -> None:
-        if live.ticket is not None:
-            batch = self._agents.state.batch()
-            taken = batch.on_shard(
-                agent_shard(live.agent), ["take", ticket_key(live.ticket)], lambda raw: raw
-            )
-            await batch.run()
-            if taken.value is None:
-                raise ApiError(401, "the ticket is unknown, used or expired: get a new one")
-        try:
-            await self._agents.status(live.agent)
-        except UnknownAgentError as error:
-            raise ApiError(404, str(error)) from None
+        reply = await self._agents.state.call_shard(agent_shard(live.agent), admission(live))
+        check_admission(live, reply)
 
     async def _stream(
         self,

@@ -35,3 +35,11 @@ class PyProxy:
 
 def create_proxy(obj: Any) -> PyProxy:
     return PyProxy(obj)
+
+
+class JsArray(list):  # type: ignore[type-arg]
+    """What to_js makes of a list: a JS Array, which JS APIs that take arrays insist on."""
+
+
+def to_js(obj: Any) -> Any:
+    return JsArray(obj) if isinstance(obj, list) else obj

@@ -34,7 +34,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from pyodide.ffi import DESTROYED, PyProxy
+from pyodide.ffi import DESTROYED, JsArray, PyProxy
 
 MAX_BOUND_PARAMETERS = 100
 _TRANSACTION_STATEMENT = re.compile(r"^\s*(BEGIN|COMMIT|END|ROLLBACK|SAVEPOINT|RELEASE)\b", re.I)
@@ -154,10 +154,12 @@ class Response:
         body: str | bytes | None = None,
         status: int = 200,
         headers: dict[str, str] | None = None,
+        web_socket: Any = None,
     ) -> None:
         self.body = body.encode() if isinstance(body, str) else (body or b"")
         self.status = status
         self.headers = Headers(headers)
+        self.web_socket = web_socket
 
     @classmethod
     def json(cls, data: Any, status: int = 200) -> Response:
@@ -353,6 +355,16 @@ class DurableObjectState:
         self._runtime = runtime
         self.storage = storage
         self.name = name
+        self._sockets: list[tuple[Any, list[str]]] = []
+
+    def acceptWebSocket(self, socket: Any, tags: Any = None) -> None:
+        # workerd: "parameter 2 is not of type 'Array'" for a Python list (it needs to_js).
+        if tags is not None and not isinstance(tags, JsArray):
+            raise JsException("TypeError: parameter 2 is not of type 'Array'.")
+        self._sockets.append((socket, list(tags or [])))
+
+    def getWebSockets(self, tag: str | None = None) -> list[Any]:
+        return [s for s, tags in self._sockets if not s.closed and (tag is None or tag in tags)]
 
     def waitUntil(self, work: Any) -> None:
         if isinstance(work, PyProxy):
