@@ -6,6 +6,7 @@ its 2xx only once the parent has recorded the update durably.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from workers import WorkerEntrypoint
@@ -34,6 +35,7 @@ from state_agent import ChatSdkStateAgent
 
 __all__ = ["ChatMessenger", "ChatSdkStateAgent", "Default"]
 
+logger = logging.getLogger("chatstate.entry")
 MESSENGER_NAME = "bot"
 # Built once per isolate for the configuration in force; the ingress only verifies and parses.
 _platforms: dict[BotConfig, dict[str, Platform]] = {}
@@ -100,5 +102,13 @@ class Default(WorkerEntrypoint):  # type: ignore[misc]
             return await self.env.STATE_SHARDS.getByName(agent_shard(agent)).fetch(request)
         segments = http_request.path.split("/")
         name = f"api:{segments[3]}" if len(segments) > 3 else "api"
-        wire = await self.env.MESSENGER.getByName(name).api(request_to_wire(http_request))
+        try:
+            wire = await self.env.MESSENGER.getByName(name).api(request_to_wire(http_request))
+        except Exception:
+            logger.exception("conversation API request failed")
+            return to_response(
+                HttpResponse.json(
+                    503, {"error": {"status": 503, "message": "the agent failed; retry later"}}
+                )
+            )
         return to_response(response_from_wire(wire))

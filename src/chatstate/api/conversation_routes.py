@@ -38,7 +38,7 @@ from ..conversations.agents import (
 from ..conversations.chat_turns import ChatTurns, ResponderFailedError
 from ..conversations.shard_ops import MAX_PAGE, STATUSES
 from ..http import HttpRequest, HttpResponse
-from .live import TICKET_STORE, TICKET_TTL_MS, bearer_matches, new_ticket
+from .live import MAX_SEQ, TICKET_STORE, TICKET_TTL_MS, bearer_matches, new_ticket
 from .validation import (
     MAX_TEXT_BYTES,
     ApiError,
@@ -215,7 +215,7 @@ class ConversationApi:
 
     async def _events(self, request: HttpRequest, agent: str) -> HttpResponse:
         params = request.query_params()
-        after = int_param(params, "after", 0, 0, 2**53 - 1)
+        after = int_param(params, "after", 0, 0, MAX_SEQ)
         limit = int_param(params, "limit", 100, 1, 1000)
         events = await self._agents.events_after(agent, after, limit)
         last = events[-1]["seq"] if events else after

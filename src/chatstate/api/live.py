@@ -22,7 +22,8 @@ TICKET_TTL_MS = 60_000
 TICKET_STORE = "live-tickets"
 # Events per page when a socket catches up from `after`.
 BACKLOG_PAGE = 500
-MAX_SEQ = 2**53 - 1
+# Sequence numbers bind as SQL doubles on Durable Objects, which take integers below 2**53 - 1.
+MAX_SEQ = 2**53 - 2
 _LIVE_PATH = re.compile(r"^/api/agents/([^/]+)/live$")
 _TICKET = re.compile(r"^[A-Za-z0-9_-]{20,64}$")
 

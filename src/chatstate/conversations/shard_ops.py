@@ -204,11 +204,12 @@ def list_conversations(
     """Newest first; `before` is the cursor (a conversation's sequence number)."""
     name = _agent(agent)
     count = min(integer(limit, "limit"), MAX_PAGE)
-    below = 2**62 if before is None else integer(before, "before")
+    below = None if before is None else integer(before, "before")
     rows = tx.rows(
-        "SELECT seq, body FROM agent_conversations WHERE agent = ? AND seq < ? "
+        "SELECT seq, body FROM agent_conversations WHERE agent = ? AND (? IS NULL OR seq < ?) "
         "AND (? IS NULL OR status = ?) ORDER BY seq DESC LIMIT ?",
         name,
+        below,
         below,
         status,
         status,
