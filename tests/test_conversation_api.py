@@ -145,11 +145,11 @@ async def test_conversations_list_newest_first_by_cursor_and_filter_by_status(
     assert [c["id"] for c in paused.json()["conversations"]] == [ids[1]]
 
 
-async def test_every_change_is_one_event_in_sequence(
-    client: httpx.AsyncClient, agent: str
-) -> None:
+async def test_every_change_is_one_event_in_sequence(client: httpx.AsyncClient, agent: str) -> None:
     conversation = await create_conversation(client, agent)
-    await client.post(f"/api/agents/{agent}/conversations/{conversation}/chat", json={"content": "x"})
+    await client.post(
+        f"/api/agents/{agent}/conversations/{conversation}/chat", json={"content": "x"}
+    )
     events = await all_events(client, agent)
     assert [e["seq"] for e in events] == list(range(1, len(events) + 1))
     assert [e["type"] for e in events] == [
@@ -246,7 +246,9 @@ async def test_a_client_reconnecting_mid_reply_gets_exactly_the_missed_events(
         # Gone after the user's message, before the reply: 2 creation events, then it.
         before = await receive_events(socket, 3)
     last = before[-1]["seq"]
-    await client.post(f"/api/agents/{agent}/conversations/{conversation}/chat", json={"content": "b"})
+    await client.post(
+        f"/api/agents/{agent}/conversations/{conversation}/chat", json={"content": "b"}
+    )
     everything = await all_events(client, agent)
     missed = [e for e in everything if e["seq"] > last]
     async with await open_live(server, agent, after=last) as again:
