@@ -135,7 +135,7 @@ async def test_a_retry_while_the_first_runs_is_refused_until_its_lease_lapses(
 async def test_chat_completions_streams_chunks_as_the_server_sends_them(
     agents: Agents, conversation: str, http: Http11Client
 ) -> None:
-    server = await FakeChatCompletions(["Bon", "jour", "!"]).start()
+    server = FakeChatCompletions(["Bon", "jour", "!"]).start()
     server.release_rest.clear()
     responder = chat_completions_responder(
         http, base_url=server.base_url, model="tiny", api_key="sk-test"
@@ -156,7 +156,7 @@ async def test_chat_completions_streams_chunks_as_the_server_sends_them(
     assert received == ["Bon"]  # before the server sent the rest
     server.release_rest.set()
     turn = await chatting
-    await server.stop()
+    server.stop()
     assert turn["reply"]["content"] == "Bonjour!"
     headers, body = server.requests[0]
     assert headers["authorization"] == "Bearer sk-test"
@@ -170,11 +170,11 @@ async def test_chat_completions_streams_chunks_as_the_server_sends_them(
 async def test_chat_completions_sends_memory_facts_in_the_system_prompt(
     agents: Agents, conversation: str, http: Http11Client
 ) -> None:
-    server = await FakeChatCompletions(["ok"]).start()
+    server = FakeChatCompletions(["ok"]).start()
     await agents.add_memory(AGENT, conversation, "likes tea")
     responder = chat_completions_responder(http, base_url=server.base_url, model="m", api_key=None)
     await ChatTurns(agents, lambda: responder).chat(AGENT, conversation, "hi")
-    await server.stop()
+    server.stop()
     headers, body = server.requests[0]
     assert "authorization" not in headers
     assert body["messages"][0]["content"] == "Answer in French.\n\nFacts to remember:\n- likes tea"
@@ -183,11 +183,11 @@ async def test_chat_completions_sends_memory_facts_in_the_system_prompt(
 async def test_a_chat_completions_error_fails_the_turn(
     agents: Agents, conversation: str, http: Http11Client
 ) -> None:
-    server = await FakeChatCompletions([], status=503).start()
+    server = FakeChatCompletions([], status=503).start()
     responder = chat_completions_responder(http, base_url=server.base_url, model="m", api_key=None)
     with pytest.raises(ResponderFailedError) as failed:
         await ChatTurns(agents, lambda: responder).chat(AGENT, conversation, "hi")
-    await server.stop()
+    server.stop()
     assert isinstance(failed.value.__cause__, HttpStatusError)
     assert failed.value.__cause__.status == 503
 
@@ -195,7 +195,7 @@ async def test_a_chat_completions_error_fails_the_turn(
 async def test_cached_chat_completions_call_the_server_once_for_the_same_request(
     agents: Agents, http: Http11Client
 ) -> None:
-    server = await FakeChatCompletions(["same answer"]).start()
+    server = FakeChatCompletions(["same answer"]).start()
     responder: Responder = chat_completions_responder(
         http, base_url=server.base_url, model="m", api_key=None, cache_ttl_ms=60_000
     )
@@ -204,7 +204,7 @@ async def test_cached_chat_completions_call_the_server_once_for_the_same_request
         conversation = await agents.create_conversation(AGENT, {"user_id": "u"})
         turn = await ChatTurns(agents, lambda: responder).chat(AGENT, conversation["id"], "q")
         replies.append(turn["reply"]["content"])
-    await server.stop()
+    server.stop()
     assert replies == ["same answer", "same answer"]
     assert len(server.requests) == 1
 

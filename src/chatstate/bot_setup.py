@@ -75,6 +75,7 @@ def build_conversation_api(
             base_url=config.llm_base_url,
             model=config.llm_model,
             api_key=config.llm_api_key,
+            cache_ttl_ms=config.llm_cache_ttl_ms,
         )
     turns = ChatTurns(agents, lambda: chat.agent_responder or fallback)
     return ConversationApi(agents, turns, config.api_token)

@@ -46,6 +46,7 @@ CONFIG_KEYS = (
     "CHAT_LLM_BASE_URL",
     "CHAT_LLM_MODEL",
     "CHAT_LLM_API_KEY",
+    "CHAT_LLM_CACHE_TTL_MS",
 )
 # Where chat state lives: SQLite (Durable Objects on Cloudflare, files locally), or Workers KV.
 STATE_BACKENDS = ("sqlite", "kv")
@@ -91,6 +92,8 @@ class BotConfig:
     llm_base_url: str | None
     llm_model: str | None
     llm_api_key: str | None
+    # Identical completion requests answered from the agent's store for this long (None: never).
+    llm_cache_ttl_ms: int | None
 
     @property
     def secrets(self) -> list[str]:
@@ -156,6 +159,8 @@ class BotConfig:
                 "(for example: python3 -c 'import secrets; print(secrets.token_urlsafe(32))')"
             )
         llm_base_url, llm_model = pair("CHAT_LLM_BASE_URL", "CHAT_LLM_MODEL")
+        if integer("CHAT_LLM_CACHE_TTL_MS", 0) < 0:
+            raise ConfigError("CHAT_LLM_CACHE_TTL_MS must be 0 (no cache) or more")
         kv_ttl_minutes = integer("CHAT_KV_TTL_MINUTES", 360)
         if kv_ttl_minutes < 0:
             raise ConfigError("CHAT_KV_TTL_MINUTES must be 0 (no default TTL) or more")
@@ -186,6 +191,7 @@ class BotConfig:
             llm_base_url=llm_base_url,
             llm_model=llm_model,
             llm_api_key=env.get("CHAT_LLM_API_KEY") or None,
+            llm_cache_ttl_ms=integer("CHAT_LLM_CACHE_TTL_MS", 0) or None,
         )
 
     def kv_rest_settings(self) -> tuple[str, str, str]:

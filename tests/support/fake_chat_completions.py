@@ -1,11 +1,16 @@
 """A fake OpenAI-compatible chat-completions server on loopback, as the API documents it:
 POST /v1/chat/completions with stream: true answers server-sent events, chunked, each
-`data: {"choices": [{"delta": {"content": ...}}]}`, then `data: [DONE]`."""
+`data: {"choices": [{"delta": {"content": ...}}]}`, then `data: [DONE]`.
+
+It runs in a thread of its own, so the runtimes under test (a subprocess, or workerd) and
+in-process tests reach it alike.
+"""
 
 from __future__ import annotations
 
-import asyncio
 import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 
@@ -14,58 +19,64 @@ class FakeChatCompletions:
         self.chunks = chunks
         self.status = status
         self.requests: list[tuple[dict[str, str], Any]] = []
-        # Set by the test to let the stream go past its first chunk.
-        self.release_rest = asyncio.Event()
+        # Cleared by a test to hold the stream after its first chunk until set again.
+        self.release_rest = threading.Event()
         self.release_rest.set()
-        self._server: asyncio.Server | None = None
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self) -> None:
+                fake._serve(self)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
 
     @property
     def base_url(self) -> str:
-        assert self._server is not None
-        port = self._server.sockets[0].getsockname()[1]
-        return f"http://127.0.0.1:{port}/v1"
+        return f"http://127.0.0.1:{self._server.server_address[1]}/v1"
 
-    async def start(self) -> FakeChatCompletions:
-        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+    def start(self) -> FakeChatCompletions:
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
         return self
 
-    async def stop(self) -> None:
-        assert self._server is not None
-        self._server.close()
-        await self._server.wait_closed()
+    def stop(self) -> None:
+        self.release_rest.set()
+        self._server.shutdown()
+        self._server.server_close()
 
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1").split("\r\n")
-        headers = {}
-        for line in head[1:]:
-            name, _, value = line.partition(":")
-            if name:
-                headers[name.strip().lower()] = value.strip()
-        body = json.loads(await reader.readexactly(int(headers["content-length"])))
+    def _serve(self, handler: BaseHTTPRequestHandler) -> None:
+        headers = {name.lower(): value for name, value in handler.headers.items()}
+        body = json.loads(handler.rfile.read(int(headers["content-length"])))
         self.requests.append((headers, body))
         if self.status != 200:
             error = json.dumps({"error": {"message": "model overloaded"}}).encode()
-            writer.write(
-                f"HTTP/1.1 {self.status} Error\r\ncontent-type: application/json\r\n"
-                f"content-length: {len(error)}\r\n\r\n".encode()
-                + error
-            )
-        else:
-            writer.write(
-                b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n"
-                b"transfer-encoding: chunked\r\n\r\n"
-            )
-            for index, text in enumerate(self.chunks):
-                event = {"choices": [{"index": 0, "delta": {"content": text}}]}
-                self._chunk(writer, f"data: {json.dumps(event)}\n\n".encode())
-                await writer.drain()
-                if index == 0:
-                    await self.release_rest.wait()
-            self._chunk(writer, b"data: [DONE]\n\n")
-            writer.write(b"0\r\n\r\n")
-        await writer.drain()
-        writer.close()
+            handler.send_response(self.status)
+            handler.send_header("content-type", "application/json")
+            handler.send_header("content-length", str(len(error)))
+            handler.end_headers()
+            handler.wfile.write(error)
+            return
+        handler.send_response(200)
+        handler.send_header("content-type", "text/event-stream")
+        handler.send_header("transfer-encoding", "chunked")
+        handler.send_header("connection", "close")
+        handler.end_headers()
+        for index, text in enumerate(self.chunks):
+            event = {"choices": [{"index": 0, "delta": {"content": text}}]}
+            self._chunk(handler, f"data: {json.dumps(event)}\n\n".encode())
+            if index == 0:
+                self.release_rest.wait(30)
+        self._chunk(handler, b"data: [DONE]\n\n")
+        handler.wfile.write(b"0\r\n\r\n")
+        handler.wfile.flush()
+        handler.close_connection = True
 
     @staticmethod
-    def _chunk(writer: asyncio.StreamWriter, data: bytes) -> None:
-        writer.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
+    def _chunk(handler: BaseHTTPRequestHandler, data: bytes) -> None:
+        handler.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
+        handler.wfile.flush()
