@@ -19,11 +19,10 @@ import pytest
 import websockets
 from websockets.asyncio.client import ClientConnection
 
-from support.local_server import LocalServer, WranglerServer
+from support.local_server import API_TOKEN, LocalServer, start_api_server
 
 pytestmark = pytest.mark.e2e
 
-API_TOKEN = "test-api-token-0123456789"
 AUTH = {"authorization": f"Bearer {API_TOKEN}"}
 
 
@@ -31,21 +30,7 @@ AUTH = {"authorization": f"Bearer {API_TOKEN}"}
 def server(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[LocalServer]:
-    if request.param == "workerd":
-        request.getfixturevalue("workerd_ready")
-    kind = WranglerServer if request.param == "workerd" else LocalServer
-    root: Path = tmp_path_factory.mktemp(f"api-{request.param}")
-    # No platform is configured: the API needs none.
-    running = kind(
-        root / "data",
-        "http://127.0.0.1:9",
-        root / "server.log",
-        CHAT_API_TOKEN=API_TOKEN,
-        TELEGRAM_BOT_TOKEN="",
-        TELEGRAM_WEBHOOK_SECRET="",
-        SLACK_SIGNING_SECRET="",
-        SLACK_BOT_TOKEN="",
-    ).start()
+    running = start_api_server(request, tmp_path_factory.mktemp(f"api-{request.param}"))
     yield running
     running.stop()
 

@@ -7,18 +7,16 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
 import websockets
 
 from support.fake_chat_completions import FakeChatCompletions
-from support.local_server import LocalServer, WranglerServer
+from support.local_server import API_TOKEN, LocalServer, start_api_server
 
 pytestmark = pytest.mark.e2e
 
-API_TOKEN = "test-api-token-0123456789"
 AUTH = {"authorization": f"Bearer {API_TOKEN}"}
 
 
@@ -35,20 +33,14 @@ def server(
     tmp_path_factory: pytest.TempPathFactory,
     model: FakeChatCompletions,
 ) -> Iterator[LocalServer]:
-    if request.param == "workerd":
-        request.getfixturevalue("workerd_ready")
-    kind = WranglerServer if request.param == "workerd" else LocalServer
-    root: Path = tmp_path_factory.mktemp(f"llm-{request.param}")
-    running = kind(
-        root / "data",
-        "http://127.0.0.1:9",
-        root / "server.log",
-        CHAT_API_TOKEN=API_TOKEN,
+    running = start_api_server(
+        request,
+        tmp_path_factory.mktemp(f"llm-{request.param}"),
         CHAT_LLM_BASE_URL=model.base_url,
         CHAT_LLM_MODEL="tiny",
         CHAT_LLM_API_KEY="sk-test-key",
         CHAT_LLM_CACHE_TTL_MS="600000",
-    ).start()
+    )
     yield running
     running.stop()
 

@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from support.e2e import post_telegram, shard_files
@@ -124,6 +125,18 @@ def test_the_bot_keeps_its_state_in_kv(
     replies = apis.wait_for("sendMessage", 2)
     assert "(2 in this thread)" in replies[1]["text"]
     assert kv_holds_the_state(server, kv_api)
+
+
+def test_the_conversations_api_on_kv_says_it_needs_sqlite(
+    start_kv_server: Callable[..., LocalServer],
+) -> None:
+    server = start_kv_server(CHAT_API_TOKEN="api-token-0123456789")
+    response = httpx.get(
+        f"{server.url}/api/agents/helper/status",
+        headers={"authorization": "Bearer api-token-0123456789"},
+    )
+    assert response.status_code == 501
+    assert "CHAT_STATE=sqlite" in response.json()["error"]["message"]
 
 
 def test_a_redelivered_update_is_handled_once_on_kv(

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from chatstate import ShardCallError
+from chatstate.conversations.agents import Agents
 from chatstate.kv import KvError, KvRateLimitedError, KvStateAdapter, open_kv_state
 from chatstate.kv.client import MAX_KEY_BYTES
 from chatstate.kv.rest_client import KvRestClient
@@ -307,3 +308,18 @@ async def test_the_state_api_runs_over_rest(rest: KvRestClient, clock: FakeClock
     assert lock is not None and await state.acquire_lock(CHAT, 30_000) is None
     await state.subscribe(CHAT)
     assert await state.is_subscribed(CHAT)
+
+
+async def test_a_namespaced_store_reads_and_writes_on_kv(state: KvStateAdapter) -> None:
+    store = state.store("profile")
+    await store.set_many({"a": 1, "b": None})
+    assert await store.get_many(["a", "b", "c"]) == {"a": 1, "b": None}
+
+
+async def test_what_needs_transactions_is_refused_on_kv_saying_what_to_use(
+    state: KvStateAdapter,
+) -> None:
+    with pytest.raises(ValueError, match="CHAT_STATE=sqlite"):
+        await state.store("profile").clear()
+    with pytest.raises(ValueError, match="CHAT_STATE=sqlite"):
+        await Agents(state).create_conversation("helper", {"user_id": "u"})

@@ -165,3 +165,30 @@ def test_the_cloudflare_api_token_is_a_secret_scrubbed_from_logs() -> None:
 
 def test_a_kv_ttl_of_zero_minutes_means_no_default_ttl() -> None:
     assert BotConfig.from_env({"CHAT_KV_TTL_MINUTES": "0"}).kv_default_ttl_ms is None
+
+
+def test_the_api_token_and_the_model_key_are_secrets_scrubbed_from_logs() -> None:
+    config = BotConfig.from_env(
+        {
+            "CHAT_API_TOKEN": "api-token-0123456789",
+            "CHAT_LLM_BASE_URL": "http://127.0.0.1:11434/v1",
+            "CHAT_LLM_MODEL": "llama3",
+            "CHAT_LLM_API_KEY": "sk-model-key",
+        }
+    )
+    assert {"api-token-0123456789", "sk-model-key"} <= set(config.secrets)
+
+
+def test_a_short_api_token_is_refused() -> None:
+    with pytest.raises(ConfigError, match="CHAT_API_TOKEN must be at least 16"):
+        BotConfig.from_env({"CHAT_API_TOKEN": "short"})
+
+
+def test_a_model_url_without_a_model_is_refused() -> None:
+    with pytest.raises(ConfigError, match="CHAT_LLM_MODEL is required"):
+        BotConfig.from_env({"CHAT_LLM_BASE_URL": "http://127.0.0.1:11434/v1"})
+
+
+def test_a_negative_completion_cache_ttl_is_refused() -> None:
+    with pytest.raises(ConfigError, match="CHAT_LLM_CACHE_TTL_MS"):
+        BotConfig.from_env({"CHAT_LLM_CACHE_TTL_MS": "-1"})

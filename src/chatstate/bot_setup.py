@@ -78,4 +78,10 @@ def build_conversation_api(
             cache_ttl_ms=config.llm_cache_ttl_ms,
         )
     turns = ChatTurns(agents, lambda: chat.agent_responder or fallback)
-    return ConversationApi(agents, turns, config.api_token)
+    unsupported = None
+    if config.state_backend == "kv":
+        unsupported = (
+            "agents need transactions Workers KV does not have: run the conversations API "
+            "with CHAT_STATE=sqlite (Durable Objects on Cloudflare)"
+        )
+    return ConversationApi(agents, turns, config.api_token, unsupported=unsupported)

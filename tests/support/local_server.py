@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from chatstate.config import CONFIG_KEYS
 
@@ -200,3 +201,31 @@ class WranglerServer(LocalServer):
                 self.kill()
         # workerd may outlive wrangler briefly; nothing of this server may linger.
         self._signal_group(signal.SIGKILL)
+
+
+API_TOKEN = "test-api-token-0123456789"
+
+
+def start_api_server(request: pytest.FixtureRequest, directory: Path, **env: str) -> LocalServer:
+    """The runtime `request.param` names, with the conversations API on and no platform."""
+    if request.param == "workerd":
+        request.getfixturevalue("workerd_ready")
+    kind = WranglerServer if request.param == "workerd" else LocalServer
+    no_platforms = dict.fromkeys(
+        (
+            "TELEGRAM_BOT_TOKEN",
+            "TELEGRAM_WEBHOOK_SECRET",
+            "SLACK_SIGNING_SECRET",
+            "SLACK_BOT_TOKEN",
+        ),
+        "",
+    )
+    server = kind(
+        directory / "data",
+        "http://127.0.0.1:9",
+        directory / "server.log",
+        **no_platforms,
+        CHAT_API_TOKEN=API_TOKEN,
+        **env,
+    )
+    return server.start()

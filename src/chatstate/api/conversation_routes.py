@@ -68,10 +68,19 @@ def _conversation_fields(body: dict[str, Any]) -> dict[str, str]:
 
 
 class ConversationApi:
-    def __init__(self, agents: Agents, chat_turns: ChatTurns, api_token: str | None) -> None:
+    def __init__(
+        self,
+        agents: Agents,
+        chat_turns: ChatTurns,
+        api_token: str | None,
+        *,
+        unsupported: str | None = None,
+    ) -> None:
         self._agents = agents
         self._turns = chat_turns
         self._token = api_token
+        # Why this deployment cannot serve the API (its state backend), if it cannot.
+        self._unsupported = unsupported
 
     async def handle(self, request: HttpRequest) -> HttpResponse:
         try:
@@ -99,6 +108,8 @@ class ConversationApi:
 
     async def _route(self, request: HttpRequest) -> HttpResponse:
         self._authorize(request)
+        if self._unsupported is not None:
+            raise ApiError(501, self._unsupported)
         match = _ROUTE.match(request.path)
         if match is None:
             raise ApiError(404, f"no route for {request.path}")

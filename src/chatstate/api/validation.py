@@ -6,10 +6,10 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
+from ..conversations.shard_ops import MAX_CONTENT_BYTES
 from ..http import HttpResponse
 
-# Message content and a memory fact: the limit, and plenty for a chat turn.
-MAX_TEXT_BYTES = 32 * 1024
+MAX_TEXT_BYTES = MAX_CONTENT_BYTES
 MAX_METADATA_BYTES = 16 * 1024
 MAX_API_BODY_BYTES = 64 * 1024
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, fields
+from typing import Any, TypeVar
 
 from ..adapter import StateAdapter
 from ..json_values import JsonValue
@@ -63,17 +63,6 @@ class ChatMessage:
     timestamp: int
     metadata: JsonValue
 
-    @classmethod
-    def from_json(cls, wire: Mapping[str, Any]) -> ChatMessage:
-        return cls(
-            str(wire["id"]),
-            str(wire["conversation_id"]),
-            str(wire["role"]),
-            str(wire["content"]),
-            int(wire["timestamp"]),
-            wire.get("metadata"),
-        )
-
 
 @dataclass(frozen=True)
 class MemoryFact:
@@ -81,15 +70,6 @@ class MemoryFact:
     conversation_id: str
     fact: str
     created_at: int
-
-    @classmethod
-    def from_json(cls, wire: Mapping[str, Any]) -> MemoryFact:
-        return cls(
-            str(wire["id"]),
-            str(wire["conversation_id"]),
-            str(wire["fact"]),
-            int(wire["created_at"]),
-        )
 
 
 @dataclass(frozen=True)
@@ -103,9 +83,14 @@ class Conversation:
     created_at: int
     updated_at: int
 
-    @classmethod
-    def from_json(cls, wire: Mapping[str, Any]) -> Conversation:
-        return cls(**{name: wire[name] for name in cls.__dataclass_fields__})
+
+Record = TypeVar("Record", ChatMessage, MemoryFact, Conversation)
+
+
+def from_wire(kind: type[Record], wire: Mapping[str, Any]) -> Record:
+    """A record from the JSON object the shard stored for it."""
+    values: dict[str, Any] = {f.name: wire.get(f.name) for f in fields(kind)}
+    return kind(**values)
 
 
 @dataclass(frozen=True)
@@ -209,10 +194,10 @@ class Agents:
         if "replay" in result:
             return dict(result["replay"])
         return ChatStart(
-            Conversation.from_json(result["conversation"]),
-            ChatMessage.from_json(result["message"]),
-            [ChatMessage.from_json(m) for m in result["history"]],
-            [MemoryFact.from_json(m) for m in result["memory"]],
+            from_wire(Conversation, result["conversation"]),
+            from_wire(ChatMessage, result["message"]),
+            [from_wire(ChatMessage, m) for m in result["history"]],
+            [from_wire(MemoryFact, m) for m in result["memory"]],
         )
 
     async def finish_chat(
@@ -278,8 +263,8 @@ class ThreadMemory:
 
     async def add(self, fact: str) -> MemoryFact:
         result = await self._call("agent_add_memory", THREAD_SCOPE, self._thread_id, fact)
-        return MemoryFact.from_json(result["memory"])
+        return from_wire(MemoryFact, result["memory"])
 
     async def facts(self) -> list[MemoryFact]:
         result = await self._call("agent_list_memory", THREAD_SCOPE, self._thread_id)
-        return [MemoryFact.from_json(m) for m in result["memory"]]
+        return [from_wire(MemoryFact, m) for m in result["memory"]]

@@ -20,8 +20,8 @@ from typing import Any, Protocol
 from ..operands import integer, text
 from ..ports import SqlValue
 
+# Message content and a memory fact; the API answers 413 before a shard would refuse one.
 MAX_CONTENT_BYTES = 32 * 1024
-MAX_METADATA_BYTES = 16 * 1024
 MAX_PAGE = 200
 STATUSES = ("active", "paused", "archived")
 ROLES = ("user", "assistant", "system")

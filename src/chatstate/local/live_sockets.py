@@ -51,9 +51,6 @@ class LiveHub:
                 else:
                     queue.put_nowait(event)
 
-    def sockets(self, agent: str) -> int:
-        return len(self._queues.get(agent, ()))
-
 
 async def _deny(scope: Scope, send: Send, error: ApiError) -> None:
     """Refuse the upgrade with an HTTP status where the server can, else close at once."""
