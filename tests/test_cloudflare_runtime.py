@@ -280,3 +280,32 @@ async def test_each_channel_gets_its_own_parent_object_by_default(
     await runtime.settle()
     parents = {name for name, _ in runtime.namespaces["MESSENGER"].calls}
     assert parents == {"bot:telegram:-100131", "bot:telegram:-100132"}
+
+
+async def test_the_live_socket_is_hibernatable_and_gets_events_after_an_eviction(
+    tmp_path: Path,
+) -> None:
+    token = "api-token-0123456789"
+    runtime = workers.Runtime(
+        tmp_path,
+        {**VARS, "CHAT_API_TOKEN": token},
+        {"MESSENGER": ChatMessenger, "STATE_SHARDS": ChatSdkStateAgent},
+    )
+    shards = runtime.namespaces["STATE_SHARDS"]
+    agent = shards.getByName("agent:helper")
+    await agent.run_batch([["agent_create_conversation", "helper", '{"user_id": "u"}']])
+    upgrade = workers.Request(
+        "https://bot.example/api/agents/helper/live?after=0",
+        headers={"upgrade": "websocket", "authorization": f"Bearer {token}"},
+    )
+    response = await agent.fetch(upgrade)
+    assert response.status == 101
+    [server_end] = shards.accepted_sockets("agent:helper")
+    shards.evict("agent:helper")  # hibernation: the object goes, the accepted socket stays
+    await agent.run_batch([["agent_add_memory", "helper", "conv-1", "likes tea"]])
+    sent = [json.loads(text) for text in server_end.sent]
+    assert [(e["seq"], e["type"]) for e in sent] == [
+        (1, "conversation.created"),
+        (2, "status.changed"),
+        (3, "memory.added"),
+    ]

@@ -60,6 +60,8 @@ def to_rpc(value: Any, path: str = "argument") -> Any:
         return [to_rpc(v, f"{path}[{i}]") for i, v in enumerate(value)]
     if isinstance(value, dict):
         return {str(k): to_rpc(v, f"{path}.{k}") for k, v in value.items()}
+    if isinstance(value, (Request, Response)):
+        return value  # crosses as the JS object itself (a stub's fetch takes a Request)
     raise TypeError(f"{path}: DataCloneError: {type(value).__name__} could not be cloned")
 
 
@@ -351,11 +353,14 @@ class DurableObjectState:
     - a proxy from create_proxy keeps the task reachable until the proxy is destroyed.
     """
 
-    def __init__(self, runtime: Runtime, name: str, storage: Storage) -> None:
+    def __init__(
+        self, runtime: Runtime, name: str, storage: Storage, sockets: list[tuple[Any, list[str]]]
+    ) -> None:
         self._runtime = runtime
         self.storage = storage
         self.name = name
-        self._sockets: list[tuple[Any, list[str]]] = []
+        # Accepted with the Hibernation API: they outlive the object, so the namespace keeps them.
+        self._sockets = sockets
 
     def acceptWebSocket(self, socket: Any, tags: Any = None) -> None:
         # workerd: "parameter 2 is not of type 'Array'" for a Python list (it needs to_js).
@@ -418,6 +423,7 @@ class Namespace:
         self._binding = binding
         self._instances: dict[str, Any] = {}
         self._storages: dict[str, Storage] = {}
+        self._sockets: dict[str, list[tuple[Any, list[str]]]] = {}
         self.calls: list[tuple[str, str]] = []
 
     def getByName(self, name: str) -> Stub:
@@ -433,13 +439,18 @@ class Namespace:
                         asyncio.ensure_future(self._fire(name))
                     )
                 self._storages[name] = storage
-            ctx = DurableObjectState(self._runtime, name, self._storages[name])
+            sockets = self._sockets.setdefault(name, [])
+            ctx = DurableObjectState(self._runtime, name, self._storages[name], sockets)
             self._instances[name] = self._cls(ctx, self._runtime.env)
         return self._instances[name]
 
     def evict(self, name: str) -> None:
         """Forget the object's memory; its storage stays (as after hibernation or a deploy)."""
         self._instances.pop(name, None)
+
+    def accepted_sockets(self, name: str) -> list[Any]:
+        """The WebSockets the object accepted with the Hibernation API, open or closed."""
+        return [socket for socket, _ in self._sockets.get(name, [])]
 
     def storage(self, name: str) -> Storage:
         self._instance(name)
