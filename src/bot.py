@@ -1,21 +1,42 @@
 """The example bot, run by both runtimes: `setup(chat)` registers its handlers.
 
-Mention it (or DM it) and it subscribes to the thread; then it answers every message there,
-says how many messages each answer stands for, and counts them in the thread's state.
-`/start` anywhere offers a button; an edited message gets an answer of its own.
+Mention it (or DM it, or talk to it in the console's chat box) and it subscribes to the
+thread; then it answers every message there, says how many messages each answer stands for,
+and counts them in the thread's state. `/start` anywhere offers a button; `/slow` works for a
+few seconds, holding the thread's lock (the console shows it); an edited message gets an
+answer of its own.
 """
 
 from __future__ import annotations
 
+import asyncio
+
 from chatstate.chat.events import Action, Button, Message
 from chatstate.chat.runtime import Chat, Context
 from chatstate.chat.thread import Thread
+
+SLOW_WORK_S = 4.0
+
+
+async def command(thread: Thread, message: Message) -> bool:
+    """Answer /start and /slow wherever they come; whether the message was one of them."""
+    if message.text.startswith("/start"):
+        await thread.post("Welcome! Press the button.", buttons=[Button("ping", "Ping")])
+        return True
+    if message.text.startswith("/slow"):
+        # The conversation's lock is held until the handler returns: later messages wait.
+        await asyncio.sleep(SLOW_WORK_S)
+        await thread.post(f"done: worked {SLOW_WORK_S:g} s while holding this thread's lock")
+        return True
+    return False
 
 
 def setup(chat: Chat) -> None:
     @chat.on_mention
     async def greet(thread: Thread, message: Message, context: Context) -> None:
         await thread.subscribe()
+        if await command(thread, message):
+            return
         await thread.set_state({"seen": context.total_since_last_handler})
         await thread.post(
             f"hi {message.author.name}! I'm listening here. "
@@ -24,6 +45,8 @@ def setup(chat: Chat) -> None:
 
     @chat.on_subscribed_message
     async def follow(thread: Thread, message: Message, context: Context) -> None:
+        if await command(thread, message):
+            return
         state = await thread.state() or {}
         seen = int(state.get("seen", 0)) + context.total_since_last_handler
         await thread.set_state({"seen": seen})
@@ -32,9 +55,9 @@ def setup(chat: Chat) -> None:
             f"({seen} in this thread)"
         )
 
-    @chat.on_message(r"^/start\b")
+    @chat.on_message(r"^/(start|slow)\b")
     async def start(thread: Thread, message: Message) -> None:
-        await thread.post("Welcome! Press the button.", buttons=[Button("ping", "Ping")])
+        await command(thread, message)
 
     @chat.on_edited_message  # edits reach only this handler, never the ones above
     async def edited(thread: Thread, message: Message) -> None:

@@ -197,7 +197,7 @@ async def read_request(request: Any) -> HttpRequest:
         body = await _read_limited(request.body, MAX_BODY_BYTES)
     headers = {name.lower(): value for name, value in request.headers.items()}
     url = urlsplit(str(request.url))
-    return HttpRequest(str(request.method), url.path, headers, body, url.query)
+    return HttpRequest(str(request.method), url.path, headers, body, url.query, url.scheme)
 
 
 async def _read_limited(stream: Any, limit: int) -> bytes:
@@ -232,6 +232,7 @@ def request_to_wire(request: HttpRequest) -> dict[str, Any]:
         "query": request.query,
         "headers": dict(request.headers),
         "body": request.body,
+        "scheme": request.scheme,
     }
 
 
@@ -242,6 +243,7 @@ def request_from_wire(wire: Any) -> HttpRequest:
         {str(k): str(v) for k, v in dict(wire["headers"]).items()},
         bytes(wire["body"]),
         str(wire["query"]),
+        str(wire["scheme"]),
     )
 
 

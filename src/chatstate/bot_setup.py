@@ -7,6 +7,7 @@ from .api.conversation_routes import ConversationApi
 from .chat.runtime import Chat, KeepAlive
 from .chat.work_index import WorkIndex
 from .config import BotConfig
+from .console.index import ConsoleIndex
 from .conversations.agents import Agents
 from .conversations.chat_completions import chat_completions_responder
 from .conversations.chat_turns import ChatTurns
@@ -15,6 +16,7 @@ from .http_client import HttpClient, HttpStreamer
 from .platforms.base import Platform
 from .platforms.slack import SlackPlatform
 from .platforms.telegram import TelegramPlatform
+from .platforms.web import WebPlatform
 
 
 def build_platforms(config: BotConfig, http: HttpClient) -> list[Platform]:
@@ -48,16 +50,19 @@ def build_chat(
     http: HttpClient,
     keep_alive: KeepAlive | None = None,
 ) -> Chat:
-    """The bot's Chat with the example handlers of `src/bot.py` registered."""
+    """The bot's Chat with the example handlers of `src/bot.py` registered, on the configured
+    platforms and the console's `web` chat box."""
     import bot  # the bot author's module; imported here so the core never depends on it
 
     chat = Chat(
-        platforms=build_platforms(config, http),
+        platforms=[*build_platforms(config, http), WebPlatform(state.clock)],
         state=state,
         work_index=work_index,
         concurrency=config.concurrency,
         lock_ttl_ms=config.lock_ttl_ms,
         keep_alive=keep_alive,
+        # Workers KV has no transactions for the console's index (CHAT_STATE=sqlite has).
+        console=ConsoleIndex(state) if config.state_backend == "sqlite" else None,
     )
     bot.setup(chat)
     return chat
@@ -84,4 +89,6 @@ def build_conversation_api(
             "agents need transactions Workers KV does not have: run the conversations API "
             "with CHAT_STATE=sqlite (Durable Objects on Cloudflare)"
         )
-    return ConversationApi(agents, turns, config.api_token, unsupported=unsupported)
+    return ConversationApi(
+        agents, turns, config.api_token, unsupported=unsupported, console=chat.console
+    )

@@ -47,6 +47,7 @@ CONFIG_KEYS = (
     "CHAT_LLM_MODEL",
     "CHAT_LLM_API_KEY",
     "CHAT_LLM_CACHE_TTL_MS",
+    "CHAT_ADMIN_TOKEN",
 )
 # Where chat state lives: SQLite (Durable Objects on Cloudflare, files locally), or Workers KV.
 STATE_BACKENDS = ("sqlite", "kv")
@@ -54,6 +55,16 @@ MIN_API_TOKEN_CHARS = 16
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 # Telegram's rule for setWebhook's secret_token, which it echoes in every webhook's header.
 TELEGRAM_SECRET_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,256}")
+
+
+def _token(env: Mapping[str, str], name: str) -> str | None:
+    token = env.get(name) or None
+    if token is not None and len(token) < MIN_API_TOKEN_CHARS:
+        raise ConfigError(
+            f"{name} must be at least {MIN_API_TOKEN_CHARS} characters "
+            "(for example: python3 -c 'import secrets; print(secrets.token_urlsafe(32))')"
+        )
+    return token
 
 
 @dataclass(frozen=True)
@@ -94,6 +105,9 @@ class BotConfig:
     llm_api_key: str | None
     # Identical completion requests answered from the agent's store for this long (None: never).
     llm_cache_ttl_ms: int | None
+    # The web console (chatstate/console) signs in with this; locally one is made at start
+    # when it is unset, on Cloudflare the console is off until the secret exists.
+    admin_token: str | None
 
     @property
     def secrets(self) -> list[str]:
@@ -106,6 +120,7 @@ class BotConfig:
             self.cloudflare_api_token,
             self.api_token,
             self.llm_api_key,
+            self.admin_token,
         )
         return [v for v in values if v]
 
@@ -152,12 +167,8 @@ class BotConfig:
             raise ConfigError(
                 f"CHAT_STATE must be one of {', '.join(STATE_BACKENDS)}, not {state_backend!r}"
             )
-        api_token = env.get("CHAT_API_TOKEN") or None
-        if api_token is not None and len(api_token) < MIN_API_TOKEN_CHARS:
-            raise ConfigError(
-                f"CHAT_API_TOKEN must be at least {MIN_API_TOKEN_CHARS} characters "
-                "(for example: python3 -c 'import secrets; print(secrets.token_urlsafe(32))')"
-            )
+        api_token = _token(env, "CHAT_API_TOKEN")
+        admin_token = _token(env, "CHAT_ADMIN_TOKEN")
         llm_base_url, llm_model = pair("CHAT_LLM_BASE_URL", "CHAT_LLM_MODEL")
         if integer("CHAT_LLM_CACHE_TTL_MS", 0) < 0:
             raise ConfigError("CHAT_LLM_CACHE_TTL_MS must be 0 (no cache) or more")
@@ -192,6 +203,7 @@ class BotConfig:
             llm_model=llm_model,
             llm_api_key=env.get("CHAT_LLM_API_KEY") or None,
             llm_cache_ttl_ms=integer("CHAT_LLM_CACHE_TTL_MS", 0) or None,
+            admin_token=admin_token,
         )
 
     def kv_rest_settings(self) -> tuple[str, str, str]:

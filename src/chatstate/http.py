@@ -21,6 +21,7 @@ class HttpRequest:
     body: bytes
     # The raw query string, without "?".
     query: str = ""
+    scheme: str = "http"
 
     def header(self, name: str) -> str | None:
         return self.headers.get(name.lower())

@@ -98,6 +98,23 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
             PRIMARY KEY (agent, key)
         ) WITHOUT ROWID""",
     ),
+    # The web console's index of conversations (chatstate/console), used in its own shard
+    # only; the index orders the list without reading every row.
+    4: (
+        """CREATE TABLE console_conversations (
+            id TEXT PRIMARY KEY,
+            kind TEXT NOT NULL,
+            platform TEXT NOT NULL,
+            title TEXT NOT NULL,
+            last_text TEXT NOT NULL,
+            last_activity INTEGER NOT NULL,
+            messages INTEGER NOT NULL,
+            detail TEXT NOT NULL,
+            error TEXT,
+            error_at INTEGER
+        ) WITHOUT ROWID""",
+        "CREATE INDEX console_by_activity ON console_conversations (last_activity, id)",
+    ),
 }
 
 LATEST_VERSION = max(MIGRATIONS)

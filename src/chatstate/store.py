@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import cleanup, operands
+from .console import shard_ops as console_ops
 from .conversations import shard_ops
 from .errors import LockLostError
 from .operands import integer as _int
@@ -490,6 +491,7 @@ OPERATIONS: dict[str, Callable[..., Any]] = {
     "peek_queue": _peek_queue,
     "ack_queue": _ack_queue,
     **shard_ops.OPERATIONS,
+    **console_ops.OPERATIONS,
 }
 
 

@@ -25,6 +25,7 @@ import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from ..console.index import ConsoleIndex
 from ..conversations.agents import (
     AGENT_NAME,
     Agents,
@@ -75,8 +76,11 @@ class ConversationApi:
         api_token: str | None,
         *,
         unsupported: str | None = None,
+        console: ConsoleIndex | None = None,
     ) -> None:
         self._agents = agents
+        # Told of new conversations and chat turns, so the web console lists them.
+        self._console = console
         self._turns = chat_turns
         self._token = api_token
         # Why this deployment cannot serve the API (its state backend), if it cannot.
@@ -183,6 +187,8 @@ class ConversationApi:
         user_id = text_field(body, "user_id", required=True, max_bytes=256)
         fields = {"user_id": user_id, **_conversation_fields(body)}
         conversation = await self._agents.create_conversation(agent, fields)  # type: ignore[arg-type]
+        if self._console is not None:
+            await self._console.note_agent(agent, conversation, "")
         return HttpResponse.json(201, {"conversation": conversation})
 
     async def _list(self, request: HttpRequest, agent: str) -> HttpResponse:
@@ -219,6 +225,9 @@ class ConversationApi:
         result = await self._turns.chat(
             agent, conversation_id, content, metadata=metadata, request=idempotency
         )
+        if self._console is not None:
+            conversation = result.get("conversation") or {"id": conversation_id}
+            await self._console.note_agent(agent, conversation, f"user: {content}")
         return HttpResponse.json(200, result)
 
     async def _status(self, request: HttpRequest, agent: str) -> HttpResponse:

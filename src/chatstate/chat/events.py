@@ -36,6 +36,8 @@ class Message:
     # A new version of a message seen before: it goes to on_edited_message handlers only.
     is_edit: bool = False
     raw: JsonValue = None
+    # Buttons a sent message offers, as {action_id, label, value}, so a transcript can show them.
+    buttons: list[dict[str, str]] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         # The Chat SDK's serialized shape marker, so stored history reads like the reference's.
@@ -85,6 +87,9 @@ class Button:
     action_id: str
     label: str
     value: str = ""
+
+    def to_json(self) -> dict[str, str]:
+        return {"action_id": self.action_id, "label": self.label, "value": self.value}
 
 
 @dataclass(frozen=True)

@@ -14,13 +14,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
+import json
 import logging
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..adapter import Lock, Pending, QueueEntry, StateAdapter
+from ..adapter import Lock, Pending, QueueEntry, StateAdapter, StateBatch
+from ..console.index import LAST_ERROR_TTL_MS, ConsoleIndex, HandlerFailure, last_error_key
 from ..conversations.responder import Responder
 from ..errors import LockLostError
 from ..platforms.base import Platform
@@ -62,6 +64,14 @@ class _Registered:
 
 
 @dataclass
+class _Round:
+    """What handlers of one round did: replies to record, failures to show in the console."""
+
+    sent: list[Message] = field(default_factory=list)
+    failures: list[HandlerFailure] = field(default_factory=list)
+
+
+@dataclass
 class _Held:
     """A lock while a handler runs, renewed by a heartbeat (reference 3.5)."""
 
@@ -98,6 +108,7 @@ class Chat:
         dedupe_ttl_ms: int = DEDUPE_TTL_MS,
         keep_alive: KeepAlive | None = None,
         sleep: Sleep = asyncio.sleep,
+        console: ConsoleIndex | None = None,
     ) -> None:
         self.platforms = {p.name: p for p in platforms}
         self.state = state
@@ -107,6 +118,8 @@ class Chat:
         self.lock_ttl_ms = lock_ttl_ms
         self.dedupe_ttl_ms = dedupe_ttl_ms
         self.transcripts = Transcripts(state)
+        # Where the web console learns of activity and failures; None keeps no index.
+        self.console = console
         self._sleep = sleep
         self._keep_alive = keep_alive
         self._tasks: set[asyncio.Task[None]] = set()
@@ -234,6 +247,8 @@ class Chat:
             else:
                 logger.info("%s message %s dropped: %s is busy", platform.name, event.id, key)
             return
+        if self.console is not None:
+            self._spawn(self.console.note_event(event, key))
         hints = {event.id: bool(subscribed.value)}
         if strategy == "concurrent":
             self._spawn(self._run_concurrent(platform, key, peeked.value or [], event.id, hints))
@@ -289,9 +304,9 @@ class Chat:
                 first_round = False
                 if held.lost:
                     return
-                sent: list[Message] = []
+                done = _Round()
                 try:
-                    await self._handle_round(platform, entries, held.lock, hints, sent)
+                    await self._handle_round(platform, entries, held.lock, hints, done)
                 except LockLostError:
                     # A guarded write was refused: another holder has the conversation and
                     # will handle what this round did not acknowledge.
@@ -300,8 +315,7 @@ class Chat:
                 hints = {}
                 before = self.work_index.finishing(key)
                 batch = self.state.batch()
-                if platform.persist_history:
-                    self._append_history(batch, sent)
+                self._record_round(batch, platform, done)
                 batch.ack_queue(key, [seq for seq, _ in entries], guard=held.lock)
                 batch.release_lock(held.lock)
                 more = batch.peek_queue(key)
@@ -333,16 +347,15 @@ class Chat:
         hints: dict[str, bool],
     ) -> None:
         own = [(seq, e) for seq, e in entries if e.message.get("id") == event_id]
-        sent: list[Message] = []
+        done = _Round()
         async with self._slots:
             for _, entry in own:
                 await self._dispatch(
-                    platform, event_from_json(entry.message), Context(), None, hints, sent
+                    platform, event_from_json(entry.message), Context(), None, hints, done
                 )
         before = self.work_index.finishing(key)
         batch = self.state.batch()
-        if platform.persist_history:
-            self._append_history(batch, sent)
+        self._record_round(batch, platform, done)
         batch.ack_queue(key, [seq for seq, _ in own])
         more = batch.peek_queue(key)
         self.work_index.add_to_finish(batch, key)
@@ -373,7 +386,7 @@ class Chat:
         entries: list[tuple[int, QueueEntry]],
         lock: Lock,
         hints: dict[str, bool],
-        sent: list[Message],
+        done: _Round,
     ) -> None:
         """Handle what one lock round took from the queue.
 
@@ -388,11 +401,11 @@ class Chat:
             if isinstance(event, Message) and not event.is_edit:
                 by_thread.setdefault(event.thread_id, []).append(event)
             else:
-                await self._dispatch(platform, event, Context(), lock, hints, sent)
+                await self._dispatch(platform, event, Context(), lock, hints, done)
         latest_last = sorted(by_thread.values(), key=lambda ms: events.index(ms[-1]))
         for messages in latest_last:
             context = Context(messages[:-1], len(messages))
-            await self._dispatch(platform, messages[-1], context, lock, hints, sent)
+            await self._dispatch(platform, messages[-1], context, lock, hints, done)
 
     async def _dispatch(
         self,
@@ -401,7 +414,7 @@ class Chat:
         context: Context,
         lock: Lock | None,
         hints: dict[str, bool],
-        sent: list[Message],
+        done: _Round,
     ) -> None:
         thread = Thread(
             self,
@@ -410,7 +423,7 @@ class Chat:
             channel_id=event.channel_id,
             is_dm=isinstance(event, Message) and event.is_dm,
             lock=lock,
-            sent=sent,
+            sent=done.sent,
         )
         try:
             if isinstance(event, Action):
@@ -428,15 +441,44 @@ class Chat:
                 await handler.fn(*args)
         except LockLostError:
             raise
-        except Exception:
+        except Exception as error:
             # One failing handler must not stop the conversation's queue; the entry is still
             # acknowledged, so a handler that always fails is not retried forever.
+            done.failures.append(
+                HandlerFailure(
+                    event.thread_id,
+                    event.id,
+                    f"{type(error).__name__}: {error}",
+                    self.state.clock(),
+                )
+            )
             logger.exception(
                 "handler failed for %s event %s in thread %s",
                 platform.name,
                 event.id,
                 event.thread_id,
             )
+
+    def _record_round(self, batch: StateBatch, platform: Platform, done: _Round) -> None:
+        """Add a round's replies and its last failure per thread to its finishing batch."""
+        if platform.persist_history:
+            self._append_history(batch, done.sent)
+        if self.console is None:
+            return
+        last = {failure.thread_id: failure for failure in done.failures}
+        for failure in last.values():
+            batch.on_shard(
+                self.state.router.for_thread(failure.thread_id),
+                [
+                    "set",
+                    last_error_key(failure.thread_id),
+                    json.dumps(failure.to_json()),
+                    LAST_ERROR_TTL_MS,
+                    None,
+                ],
+                lambda raw: raw,
+            )
+            self._spawn(self.console.note_failure(platform.name, failure))
 
     async def _acknowledge(self, platform: Platform, action: Action) -> None:
         try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import TYPE_CHECKING, Any
 
 from ..adapter import Lock
@@ -66,6 +67,8 @@ class _StateHolder:
 
     async def post(self, text: str, *, buttons: list[Button] | None = None) -> Message:
         sent = await self._platform.post(self.id, text, buttons)
+        if buttons:
+            sent = dataclasses.replace(sent, buttons=[b.to_json() for b in buttons])
         self._sent.append(sent)
         return sent
 

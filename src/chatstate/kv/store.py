@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .. import operands
+from ..console.shard_ops import OPERATIONS as CONSOLE_OPERATIONS
 from ..conversations.shard_ops import OPERATIONS as AGENT_OPERATIONS
 from ..errors import LockLostError, ShardCallError, error_to_wire
 from ..operands import integer, key, optional_integer, text, value
@@ -50,7 +51,7 @@ WRITE_ATTEMPTS = 4
 # Room left in a 512-byte key for ":kind:#" and a 64-character digest.
 MAX_PREFIX_BYTES = 400
 HASHED_MARK = "#"
-SQLITE_ONLY_OPERATIONS = {*AGENT_OPERATIONS, "delete_prefix"}
+SQLITE_ONLY_OPERATIONS = {*AGENT_OPERATIONS, *CONSOLE_OPERATIONS, "delete_prefix"}
 
 Sleep = Callable[[float], Awaitable[None]]
 

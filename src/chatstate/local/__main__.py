@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import secrets
 import sys
 
 import uvicorn
@@ -17,6 +19,10 @@ def main() -> None:
         config = BotConfig.from_env()
     except ConfigError as error:
         sys.exit(f"configuration error: {error}")
+    made_token = config.admin_token is None
+    if made_token:
+        # As notebook servers do: a fresh token per start, printed once in the console's URL.
+        config = dataclasses.replace(config, admin_token=secrets.token_urlsafe(24))
     configure_logging(config.log_level, config.secrets)
     try:
         runtime = LocalRuntime(config)
@@ -28,8 +34,17 @@ def main() -> None:
         on_shutdown=runtime.shutdown,
         websocket=runtime.live.serve,
     )
+    print(console_banner(config, made_token), flush=True)
     # log_config=None: uvicorn's loggers go through the redacting handler like everyone else's.
     uvicorn.run(app, host=config.host, port=config.port, log_config=None)
+
+
+def console_banner(config: BotConfig, made_token: bool) -> str:
+    host = "127.0.0.1" if config.host in ("0.0.0.0", "::", "") else config.host
+    url = f"http://{host}:{config.port}/"
+    if made_token:
+        return f"Bot console: {url}?token={config.admin_token}\n(open it to sign in)"
+    return f"Bot console: {url} (sign in with CHAT_ADMIN_TOKEN)"
 
 
 if __name__ == "__main__":

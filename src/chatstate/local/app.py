@@ -11,11 +11,13 @@ from ..api.conversation_routes import API_PREFIX
 from ..bot_setup import build_chat, build_conversation_api
 from ..chat.work_index import ParentWorkIndex, ShardWorkIndex
 from ..config import BotConfig
+from ..console.routes import ConsoleApp, is_console_path
 from ..conversations.agents import Agents
 from ..http import HttpRequest, HttpResponse
 from ..ingress import Ingress
 from ..kv import open_kv_state
 from ..kv.rest_client import KvRestClient
+from ..platforms.web import WEB
 from ..local_state import LocalStateAdapter, open_local_state, wall_clock_ms
 from ..sqlite_port import SqlitePort
 from .http11_client import Http11Client
@@ -35,6 +37,16 @@ class LocalRuntime:
         self.ingress = Ingress(self.chat.platforms, self.chat.accept, self.state.clock)
         agents = Agents(self.state)
         self.api = build_conversation_api(config, self.chat, agents, self.http)
+        assert config.admin_token is not None, "main() makes one when CHAT_ADMIN_TOKEN is unset"
+        self.console = ConsoleApp(
+            config,
+            admin_token=config.admin_token,
+            index=self.chat.console,
+            agents=agents,
+            web=self.chat.platforms[WEB],  # type: ignore[arg-type]
+            accept=self.chat.accept,
+            on_cloudflare=False,
+        )
         hub = LiveHub()
         if isinstance(self.state, LocalStateAdapter):
             self.state.shards.publish = hub.publish
@@ -66,15 +78,17 @@ class LocalRuntime:
     async def handle(self, request: HttpRequest) -> HttpResponse:
         if request.path.startswith(API_PREFIX):
             return await self.api.handle(request)
+        if is_console_path(request.path):
+            return await self.console.handle(request)
         return await self.ingress.handle(request)
 
     async def startup(self) -> None:
         await self.state.connect()
         await self._adopt_parent_work_index()
-        if not self.chat.platforms:
+        if set(self.chat.platforms) == {WEB}:
             logger.warning(
-                "no platform configured: set TELEGRAM_BOT_TOKEN and TELEGRAM_WEBHOOK_SECRET "
-                "and/or SLACK_SIGNING_SECRET and SLACK_BOT_TOKEN"
+                "only the console's chat box is on: for Telegram set TELEGRAM_BOT_TOKEN and "
+                "TELEGRAM_WEBHOOK_SECRET, for Slack SLACK_SIGNING_SECRET and SLACK_BOT_TOKEN"
             )
         await self.chat.recover()
         logger.info(

@@ -78,7 +78,9 @@ def asgi_app(
         else:
             query = scope.get("query_string", b"").decode("latin-1")
             response = await handler(
-                HttpRequest(scope["method"], scope["path"], headers, body, query)
+                HttpRequest(
+                    scope["method"], scope["path"], headers, body, query, scope.get("scheme", "http")
+                )
             )
         await send(
             {

@@ -1,0 +1,1 @@
+"""The web console: setup, conversations and a chat box with the bot, on both runtimes."""
