@@ -3,12 +3,17 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh dev
-# The Redis flow-state adapter is tested against a real redis-server (Debian's package).
-if ! command -v redis-server >/dev/null; then
+# Real services from Debian's packages: redis-server for the Redis flow-state adapter, and
+# Chromium for the console's browser tests (driven by Playwright, which downloads no browser).
+missing=()
+command -v redis-server >/dev/null || missing+=(redis-server)
+command -v chromium >/dev/null || missing+=(chromium)
+if [ "${#missing[@]}" -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
-    apt-get install -y -qq redis-server >/dev/null || { apt-get update -qq && apt-get install -y -qq redis-server >/dev/null; }
+    apt-get install -y -qq "${missing[@]}" >/dev/null \
+      || { apt-get update -qq && apt-get install -y -qq "${missing[@]}" >/dev/null; }
   else
-    echo "redis-server is missing: sudo apt-get install redis-server" >&2
+    echo "missing: sudo apt-get install ${missing[*]}" >&2
     exit 1
   fi
 fi

@@ -16,10 +16,13 @@ from chatstate.api.live import live_agent
 from chatstate.bot_setup import build_platforms
 from chatstate.chat.events import Inbound, inbound_to_json
 from chatstate.config import BotConfig, ConfigError
+from chatstate.console.auth import session_of
+from chatstate.console.routes import console_off, is_console_path
 from chatstate.conversations.agents import AGENT_NAME, agent_shard
 from chatstate.http import MAX_BODY_BYTES, HttpRequest, HttpResponse
 from chatstate.ingress import Ingress
 from chatstate.platforms.base import Platform
+from chatstate.platforms.web import web_thread
 from cloudflare_io import (
     BodyTooLarge,
     WorkersHttpClient,
@@ -70,6 +73,8 @@ class Default(WorkerEntrypoint):  # type: ignore[misc]
             )
         if http_request.path.startswith(API_PREFIX):
             return await self._api(request, http_request, config)
+        if is_console_path(http_request.path):
+            return await self._console(http_request, config)
         platforms = _platforms_for(config)
 
         async def forward(platform: str, inbound: Inbound) -> None:
@@ -81,6 +86,22 @@ class Default(WorkerEntrypoint):  # type: ignore[misc]
 
         ingress = Ingress(platforms, forward, wall_clock_ms)
         return to_response(await ingress.handle(http_request))
+
+    async def _console(self, http_request: HttpRequest, config: BotConfig) -> Any:
+        """The web console runs in a parent object: a session's chat box in the parent its
+        web thread's messages go to, so its handlers run where they would for a webhook."""
+        if config.admin_token is None:
+            return to_response(console_off(on_cloudflare=True))
+        name = MESSENGER_NAME
+        session = session_of(http_request, config.admin_token, wall_clock_ms())
+        if session is not None and config.messenger_per_channel:
+            name = f"{MESSENGER_NAME}:{web_thread(session.id)}"
+        try:
+            wire = await self.env.MESSENGER.getByName(name).console(request_to_wire(http_request))
+        except Exception:
+            logger.exception("console request failed")
+            return to_response(HttpResponse.text(503, "the console failed; retry later\n"))
+        return to_response(response_from_wire(wire))
 
     async def _api(self, request: Any, http_request: HttpRequest, config: BotConfig) -> Any:
         """The conversation API: the live socket ends in the agent's own shard (hibernatable);

@@ -14,9 +14,10 @@ from workers import DurableObject
 
 from chatstate.adapter import StateAdapter
 from chatstate.bot_setup import build_chat, build_conversation_api
-from chatstate.chat.events import inbound_from_json
+from chatstate.chat.events import Inbound, inbound_from_json
 from chatstate.chat.work_index import ParentWorkIndex
 from chatstate.config import BotConfig, ConfigError
+from chatstate.console.routes import ConsoleApp, console_off
 from chatstate.conversations.agents import Agents
 from chatstate.kv import open_kv_state
 from cloudflare_io import (
@@ -53,9 +54,18 @@ class ChatMessenger(DurableObject):  # type: ignore[misc]
             # until it is done. If the object is evicted anyway, the work index brings it back.
             keep_alive=lambda task: keep_alive_until_done(ctx, task),
         )
-        self._api = build_conversation_api(
-            config, self._chat, Agents(self._state), WorkersHttpClient()
-        )
+        agents = Agents(self._state)
+        self._api = build_conversation_api(config, self._chat, agents, WorkersHttpClient())
+        self._console = None
+        if config.admin_token is not None:
+            self._console = ConsoleApp(
+                config,
+                admin_token=config.admin_token,
+                index=self._chat.console,
+                agents=agents,
+                accept=self._accept,
+                on_cloudflare=True,
+            )
         self._recovered = False
         # Whether this instance armed its alarm: asking storage on every message costs a call.
         self._alarm_armed = False
@@ -91,18 +101,28 @@ class ChatMessenger(DurableObject):  # type: ignore[misc]
 
     async def accept(self, platform: str, inbound: dict[str, Any]) -> dict[str, Any]:
         """RPC from the ingress: record a verified delivery durably, then handle it."""
+        await self._accept(platform, inbound_from_json(inbound))
+        return {"accepted": True}
+
+    async def _accept(self, platform: str, inbound: Inbound) -> None:
         await self._ready()
-        await self._chat.accept(platform, inbound_from_json(inbound))
+        await self._chat.accept(platform, inbound)
         if not self._alarm_armed and self._work_index.pending_now():
             if await self.ctx.storage.getAlarm() is None:
                 await self.ctx.storage.setAlarm(wall_clock_ms() + RECHECK_DELAY_MS)
             self._alarm_armed = True
-        return {"accepted": True}
 
     async def api(self, request: dict[str, Any]) -> dict[str, Any]:
         """RPC from the ingress: one request of the conversation API (chatstate/api)."""
         await self._state.connect()
         return response_to_wire(await self._api.handle(request_from_wire(request)))
+
+    async def console(self, request: dict[str, Any]) -> dict[str, Any]:
+        """RPC from the ingress: one request of the web console (chatstate/console)."""
+        if self._console is None:
+            return response_to_wire(console_off(on_cloudflare=True))
+        await self._ready()
+        return response_to_wire(await self._console.handle(request_from_wire(request)))
 
     async def alarm(self, alarm_info: Any = None) -> None:
         self._alarm_armed = False

@@ -116,7 +116,8 @@ async def test_a_signed_telegram_update_is_answered_through_the_shards(
     assert [m["chat_id"] for m in telegram.sent] == [-100123]
     assert "hello" in telegram.sent[0]["text"]
     shards = runtime.namespaces["STATE_SHARDS"]
-    assert {name for name, _ in shards.calls} == {"telegram:-100123"}
+    # The chat's own shard, and the console's index told of the new conversation.
+    assert {name for name, _ in shards.calls} == {"telegram:-100123", "console"}
     rows = (
         shards.storage("telegram:-100123")
         .sql.exec("SELECT COUNT(*) AS n FROM chat_state_list_items")
@@ -125,7 +126,7 @@ async def test_a_signed_telegram_update_is_answered_through_the_shards(
     assert rows["n"] >= 2  # the inbound message and the reply, in the chat's history
 
 
-async def test_an_uncontended_message_makes_two_shard_calls(
+async def test_an_uncontended_message_makes_two_calls_to_its_shard_and_one_note(
     runtime: workers.Runtime, telegram: FakeTelegramApi
 ) -> None:
     await post(
@@ -138,7 +139,9 @@ async def test_an_uncontended_message_makes_two_shard_calls(
     # count only the pipeline's own calls by sending a message nobody handles.
     await post(runtime, telegram_request(telegram_message_update(-100125, "unhandled text")))
     await runtime.settle()
-    assert len(shards.calls) == 2
+    assert [name for name, _ in shards.calls].count("telegram:-100125") == 2
+    # The console's index learns of it off the reply path, in a call of its own.
+    assert [name for name, _ in shards.calls].count("console") == 1
 
 
 async def test_a_wrong_secret_is_refused_before_any_object_is_reached(

@@ -7,6 +7,7 @@ A thread's details are read from the one shard they live in, in one call.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ CONSOLE_SHARD = "console"
 LAST_ERROR_PREFIX = "console-last-error:"
 LAST_ERROR_TTL_MS = 30 * 24 * 3600 * 1000
 DEFAULT_RECENT_MESSAGES = 30
+NOTES_PER_CALL = 100
 
 
 def _raw(value: Any) -> Any:
@@ -47,14 +49,35 @@ class HandlerFailure:
 class ConsoleIndex:
     def __init__(self, state: StateAdapter) -> None:
         self.state = state
+        # Notes made while one call is in flight go together in the next call: a busy process
+        # makes one call per round trip, not one per message.
+        self._waiting: list[dict[str, Any]] = []
+        self._sending: asyncio.Future[None] | None = None
 
     async def _note(self, entry: dict[str, Any]) -> None:
+        self._waiting.append(entry)
+        while self._sending is not None:
+            await asyncio.shield(self._sending)
+            if not any(waiting is entry for waiting in self._waiting):
+                return
+        self._sending = asyncio.get_running_loop().create_future()
+        try:
+            await self._send_waiting()
+        finally:
+            self._sending.set_result(None)
+            self._sending = None
+
+    async def _send_waiting(self) -> None:
+        entries, self._waiting = self._waiting[:NOTES_PER_CALL], self._waiting[NOTES_PER_CALL:]
         try:
             batch = self.state.batch()
-            batch.on_shard(CONSOLE_SHARD, ["console_note", entry], _raw)
+            for entry in entries:
+                batch.on_shard(CONSOLE_SHARD, ["console_note", entry], _raw)
             await batch.run()
         except Exception as error:
-            logger.warning("could not note %s in the console's index: %s", entry["id"], error)
+            logger.warning(
+                "could not note %d conversation(s) in the console: %s", len(entries), error
+            )
 
     async def note_event(self, event: Event, queue_key: str) -> None:
         """A message or button press was recorded in this thread."""

@@ -30,7 +30,7 @@ from ..chat.events import Button, Inbound
 from ..config import BotConfig
 from ..conversations.agents import AGENT_NAME, Agents, NotFoundError, UnknownAgentError
 from ..http import HttpRequest, HttpResponse
-from ..platforms.web import MAX_WEB_TEXT_CHARS, WEB, WebPlatform, web_thread
+from ..platforms.web import MAX_WEB_TEXT_CHARS, WEB, web_message, web_press, web_thread
 from . import assets
 from .auth import (
     SESSION_TTL_MS,
@@ -58,7 +58,7 @@ PAGE_HEADERS = {
     ),
     "x-frame-options": "DENY",
     "x-content-type-options": "nosniff",
-    "referrer-policy": "no-referrer",
+    "referrer-policy": "same-origin",
     "cache-control": "no-store",
 }
 Accept = Callable[[str, Inbound], Awaitable[None]]
@@ -81,7 +81,9 @@ def console_off(on_cloudflare: bool) -> HttpResponse:
 
 def _html(status: int, body: str, **headers: str) -> HttpResponse:
     return HttpResponse(
-        status, body.encode(), {"content-type": "text/html; charset=utf-8", **PAGE_HEADERS, **headers}
+        status,
+        body.encode(),
+        {"content-type": "text/html; charset=utf-8", **PAGE_HEADERS, **headers},
     )
 
 
@@ -101,7 +103,6 @@ class ConsoleApp:
         admin_token: str,
         index: ConsoleIndex | None,
         agents: Agents,
-        web: WebPlatform,
         accept: Accept,
         on_cloudflare: bool,
     ) -> None:
@@ -109,7 +110,6 @@ class ConsoleApp:
         self._token = admin_token
         self._index = index
         self._agents = agents
-        self._web = web
         self._accept = accept
         self._on_cloudflare = on_cloudflare
         self._clock = agents.state.clock
@@ -220,7 +220,8 @@ class ConsoleApp:
     def _require_index(self) -> ConsoleIndex:
         if self._index is None:
             raise ApiError(
-                501, "the conversations view needs CHAT_STATE=sqlite (Durable Objects on Cloudflare)"
+                501,
+                "the conversations view needs CHAT_STATE=sqlite (Durable Objects on Cloudflare)",
             )
         return self._index
 
@@ -267,7 +268,7 @@ class ConsoleApp:
         assert text is not None
         if len(text) > MAX_WEB_TEXT_CHARS:
             raise ApiError(413, f"text is longer than {MAX_WEB_TEXT_CHARS} characters", "text")
-        await self._accept(WEB, self._web.message(session.id, client_id, text))
+        await self._accept(WEB, web_message(session.id, client_id, text, self._clock()))
         return HttpResponse.json(202, {"accepted": True, "thread_id": web_thread(session.id)})
 
     async def _web_action(self, request: HttpRequest, session: Session) -> HttpResponse:
@@ -278,5 +279,5 @@ class ConsoleApp:
         value = text_field(body, "value", max_bytes=1024) or ""
         assert action_id is not None and message_id is not None
         button = Button(action_id, action_id, value)
-        await self._accept(WEB, self._web.press(session.id, client_id, button, message_id))
+        await self._accept(WEB, web_press(session.id, client_id, button, message_id))
         return HttpResponse.json(202, {"accepted": True, "thread_id": web_thread(session.id)})

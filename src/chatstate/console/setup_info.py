@@ -64,7 +64,7 @@ def platforms(config: BotConfig, request: HttpRequest, on_cloudflare: bool) -> l
             "webhook_url": telegram_url,
             "set_webhook": (
                 'curl -sS "https://api.telegram.org/bot<TELEGRAM_BOT_TOKEN>/setWebhook" '
-                f'-d url={telegram_url} -d secret_token=<TELEGRAM_WEBHOOK_SECRET> '
+                f"-d url={telegram_url} -d secret_token=<TELEGRAM_WEBHOOK_SECRET> "
                 f"-d 'allowed_updates={TELEGRAM_UPDATES}'"
             ),
             "https_needed": not telegram_url.startswith("https://"),

@@ -17,8 +17,8 @@ from ..http import HttpRequest, HttpResponse
 from ..ingress import Ingress
 from ..kv import open_kv_state
 from ..kv.rest_client import KvRestClient
-from ..platforms.web import WEB
 from ..local_state import LocalStateAdapter, open_local_state, wall_clock_ms
+from ..platforms.web import WEB
 from ..sqlite_port import SqlitePort
 from .http11_client import Http11Client
 from .live_sockets import LiveHub, LiveSockets
@@ -34,7 +34,9 @@ class LocalRuntime:
         config.data_dir.mkdir(parents=True, exist_ok=True)
         self.state, work_index = self._open_state()
         self.chat = build_chat(config, state=self.state, work_index=work_index, http=self.http)
-        self.ingress = Ingress(self.chat.platforms, self.chat.accept, self.state.clock)
+        # The web platform's messages come from the console, never from a webhook.
+        webhooks = {name: p for name, p in self.chat.platforms.items() if name != WEB}
+        self.ingress = Ingress(webhooks, self.chat.accept, self.state.clock)
         agents = Agents(self.state)
         self.api = build_conversation_api(config, self.chat, agents, self.http)
         assert config.admin_token is not None, "main() makes one when CHAT_ADMIN_TOKEN is unset"
@@ -43,7 +45,6 @@ class LocalRuntime:
             admin_token=config.admin_token,
             index=self.chat.console,
             agents=agents,
-            web=self.chat.platforms[WEB],  # type: ignore[arg-type]
             accept=self.chat.accept,
             on_cloudflare=False,
         )

@@ -79,7 +79,12 @@ def asgi_app(
             query = scope.get("query_string", b"").decode("latin-1")
             response = await handler(
                 HttpRequest(
-                    scope["method"], scope["path"], headers, body, query, scope.get("scheme", "http")
+                    scope["method"],
+                    scope["path"],
+                    headers,
+                    body,
+                    query,
+                    scope.get("scheme", "http"),
                 )
             )
         await send(

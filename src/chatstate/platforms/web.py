@@ -59,34 +59,37 @@ class WebPlatform:
     async def acknowledge(self, action: Action) -> None:
         return None
 
-    def message(self, session_id: str, client_id: str, text: str) -> Inbound:
-        """What the console's user typed; `client_id` makes a resent message count once."""
-        thread = web_thread(session_id)
-        event = Message(
-            id=f"{session_id}:{client_id}",
-            thread_id=thread,
-            channel_id=thread,
-            platform=WEB,
-            text=text,
-            author=_console_user(session_id),
-            date_ms=self._clock(),
-            is_dm=True,
-        )
-        return Inbound([event])
 
-    def press(self, session_id: str, client_id: str, button: Button, message_id: str) -> Inbound:
-        thread = web_thread(session_id)
-        action = Action(
-            id=f"{session_id}:{client_id}",
-            action_id=button.action_id,
-            value=button.value,
-            thread_id=thread,
-            channel_id=thread,
-            platform=WEB,
-            user=_console_user(session_id),
-            message_id=message_id,
-        )
-        return Inbound([action])
+def web_message(session_id: str, client_id: str, text: str, now_ms: int) -> Inbound:
+    """What the console's user typed; `client_id` makes a resent message count once."""
+    thread = web_thread(session_id)
+    event = Message(
+        id=f"{session_id}:{client_id}",
+        thread_id=thread,
+        channel_id=thread,
+        platform=WEB,
+        text=text,
+        author=_console_user(session_id),
+        date_ms=now_ms,
+        is_dm=True,
+    )
+    return Inbound([event])
+
+
+def web_press(session_id: str, client_id: str, button: Button, message_id: str) -> Inbound:
+    """A press of a button the bot sent to the chat box."""
+    thread = web_thread(session_id)
+    action = Action(
+        id=f"{session_id}:{client_id}",
+        action_id=button.action_id,
+        value=button.value,
+        thread_id=thread,
+        channel_id=thread,
+        platform=WEB,
+        user=_console_user(session_id),
+        message_id=message_id,
+    )
+    return Inbound([action])
 
 
 def _console_user(session_id: str) -> Author:
