@@ -312,3 +312,51 @@ async def test_the_live_socket_is_hibernatable_and_gets_events_after_an_eviction
         (2, "status.changed"),
         (3, "memory.added"),
     ]
+
+
+CONSOLE = "https://bot.example.workers.dev"
+
+
+async def test_the_console_is_off_until_the_admin_secret_exists(runtime: workers.Runtime) -> None:
+    response = await post(runtime, workers.Request(f"{CONSOLE}/", "GET", {}, b""))
+    assert response.status == 404
+    assert "set the CHAT_ADMIN_TOKEN secret" in await response.text()
+    assert runtime.namespaces["MESSENGER"].calls == []
+
+
+async def test_a_console_chat_box_message_runs_in_its_web_threads_parent(
+    tmp_path: Path, telegram: FakeTelegramApi
+) -> None:
+    admin = "console-admin-token-0123"
+    runtime = workers.Runtime(
+        tmp_path,
+        {**VARS, "CHAT_ADMIN_TOKEN": admin},
+        {"MESSENGER": ChatMessenger, "STATE_SHARDS": ChatSdkStateAgent},
+    )
+    signed = await post(runtime, workers.Request(f"{CONSOLE}/?token={admin}", "GET", {}, b""))
+    assert signed.status == 303
+    cookie = signed.headers.get("set-cookie").split(";")[0]
+    assert "Secure" in signed.headers.get("set-cookie")
+    page = await post(runtime, workers.Request(f"{CONSOLE}/", "GET", {"cookie": cookie}, b""))
+    csrf = (await page.text()).split('name="console-csrf" content="')[1].split('"')[0]
+    headers = {"cookie": cookie, "x-console-csrf": csrf, "origin": CONSOLE, "host": CONSOLE[8:]}
+    sent = await post(
+        runtime,
+        workers.Request(
+            f"{CONSOLE}/console/api/web/messages",
+            "POST",
+            headers,
+            json.dumps({"client_id": "c1", "text": "hello"}).encode(),
+        ),
+    )
+    assert sent.status == 202
+    await runtime.settle()
+    thread = json.loads(await sent.text())["thread_id"]
+    parents = {name for name, _ in runtime.namespaces["MESSENGER"].calls}
+    assert parents == {"bot", f"bot:{thread}"}  # signing in, then the web thread's own parent
+    transcript = await post(
+        runtime, workers.Request(f"{CONSOLE}/console/api/web", "GET", headers, b"")
+    )
+    texts = [m["text"] for m in json.loads(await transcript.text())["messages"]]
+    assert texts[0] == "hello" and texts[1].startswith("hi Console user!")
+    assert runtime.dropped == [] and runtime.uncaught == []

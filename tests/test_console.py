@@ -1,0 +1,414 @@
+"""The console's core, in process: its index, a thread's details in one call, handler failures,
+sessions and CSRF, and every bad request its routes refuse."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from chatstate.adapter import StateAdapter
+from chatstate.chat.concurrency import Concurrency
+from chatstate.chat.events import Message
+from chatstate.chat.runtime import Chat
+from chatstate.chat.thread import Thread
+from chatstate.chat.work_index import ShardWorkIndex
+from chatstate.config import BotConfig, ConfigError
+from chatstate.console.auth import COOKIE, CSRF_HEADER, new_session, session_cookie, session_of
+from chatstate.console.index import CONSOLE_SHARD, ConsoleIndex
+from chatstate.console.routes import ConsoleApp
+from chatstate.conversations.agents import Agents
+from chatstate.http import HttpRequest, HttpResponse
+from chatstate.local.__main__ import console_banner
+from chatstate.local_state import LocalStateAdapter
+from chatstate.platforms.web import WebPlatform, web_thread
+from support.clock import FakeClock
+from support.fake_platform import FakePlatform, as_inbound, message
+
+ADMIN = "admin-token-0123456789"
+HOST = "console.test"
+
+
+class CountingCalls:
+    """Wraps a state's shard calls to count them per shard."""
+
+    def __init__(self, state: StateAdapter) -> None:
+        self.calls: list[str] = []
+        inner = state.call_shard
+
+        async def call(shard: str, operations: list[list[Any]]) -> dict[str, Any]:
+            self.calls.append(shard)
+            return await inner(shard, operations)
+
+        state.call_shard = call
+
+
+def make_chat(state: LocalStateAdapter, console: ConsoleIndex | None = None) -> Chat:
+    return Chat(
+        platforms=[FakePlatform(), WebPlatform(state.clock)],
+        state=state,
+        work_index=ShardWorkIndex(state.shards.pending_work),
+        concurrency=Concurrency(strategy="queue"),
+        console=console if console is not None else ConsoleIndex(state),
+    )
+
+
+# --- the index -------------------------------------------------------------------------------
+
+
+async def test_the_index_lists_newest_activity_first_and_pages_by_cursor(
+    state: LocalStateAdapter, clock: FakeClock
+) -> None:
+    chat = make_chat(state)
+    for number in range(5):
+        clock.advance(1_000)
+        await chat.accept("fake", as_inbound(message(f"fake:c{number}", f"hi {number}", "m")))
+    await chat.idle()
+    index = ConsoleIndex(state)
+    first = await index.page(None, 2)
+    second = await index.page(first["next"], 2)
+    third = await index.page(second["next"], 2)
+    listed = [item["id"] for page in (first, second, third) for item in page["items"]]
+    assert listed == [f"fake:c{n}" for n in (4, 3, 2, 1, 0)]
+    assert third["next"] is None
+
+
+async def test_a_redelivered_message_is_counted_once(state: LocalStateAdapter) -> None:
+    chat = make_chat(state)
+    for _ in range(3):
+        await chat.accept("fake", as_inbound(message("fake:c1", "hello", "m1")))
+    await chat.idle()
+    [item] = (await ConsoleIndex(state).page(None, 10))["items"]
+    assert (item["messages"], item["last_text"]) == (1, "ann: hello")
+    assert item["detail"]["queue_key"] == "fake:c1"
+
+
+async def test_notes_made_while_one_is_in_flight_share_the_next_call(
+    state: LocalStateAdapter,
+) -> None:
+    inner = state.call_shard
+    released = asyncio.Event()
+    notes_per_call: list[int] = []
+
+    async def slow_console(shard: str, operations: list[list[Any]]) -> dict[str, Any]:
+        if shard == CONSOLE_SHARD:
+            notes_per_call.append(len(operations))
+            await released.wait()
+        return await inner(shard, operations)
+
+    state.call_shard = slow_console
+    chat = make_chat(state)
+    await asyncio.gather(
+        *(chat.accept("fake", as_inbound(message(f"fake:c{n}", "hi", "m"))) for n in range(30))
+    )
+    released.set()
+    await chat.idle()
+    assert notes_per_call == [1, 29]
+
+
+async def test_a_failing_note_is_logged_and_the_message_still_handled(
+    state: LocalStateAdapter, caplog: pytest.LogCaptureFixture
+) -> None:
+    inner = state.call_shard
+
+    async def console_down(shard: str, operations: list[list[Any]]) -> dict[str, Any]:
+        if shard == CONSOLE_SHARD:
+            raise ConnectionError("console shard unreachable")
+        return await inner(shard, operations)
+
+    state.call_shard = console_down
+    chat = make_chat(state)
+    platform = chat.platforms["fake"]
+    assert isinstance(platform, FakePlatform)
+
+    @chat.on_mention
+    async def answer(thread: Thread, incoming: Message) -> None:
+        await thread.post("answered")
+
+    await chat.accept("fake", as_inbound(message("fake:c1", "hello", "m1")))
+    await chat.idle()
+    assert [text for _, text in platform.posts] == ["answered"]
+    assert "could not note 1 conversation(s) in the console" in caplog.text
+
+
+# --- a thread's details ----------------------------------------------------------------------
+
+
+async def test_a_threads_details_are_one_shard_call(state: LocalStateAdapter) -> None:
+    chat = make_chat(state)
+    await chat.accept("fake", as_inbound(message("fake:c1:t1", "hello", "m1")))
+    await chat.idle()
+    counting = CountingCalls(state)
+    details = await ConsoleIndex(state).thread("fake:c1:t1", "fake:c1:t1")
+    assert counting.calls == ["fake:c1"]
+    assert [m["text"] for m in details["messages"]] == ["hello"]
+
+
+async def test_details_show_the_lock_and_the_queue_while_a_handler_runs_then_neither(
+    state: LocalStateAdapter,
+) -> None:
+    chat = make_chat(state)
+    running, finish = asyncio.Event(), asyncio.Event()
+
+    @chat.on_mention
+    async def slow(thread: Thread, incoming: Message) -> None:
+        running.set()
+        await finish.wait()
+
+    await chat.accept("fake", as_inbound(message("fake:c1", "first", "m1")))
+    await running.wait()
+    await chat.accept("fake", as_inbound(message("fake:c1", "second", "m2")))
+    index = ConsoleIndex(state)
+    during = await index.thread("fake:c1", "fake:c1")
+    assert during["lock"]["fence"] == 1 and during["lock"]["token"]
+    assert during["queue"]["depth"] == 2
+    assert during["queue"]["oldest"]["message"]["text"] == "first"
+    finish.set()
+    await chat.idle()
+    after = await index.thread("fake:c1", "fake:c1")
+    assert (after["lock"], after["queue"]) == (None, {"depth": 0, "oldest": None})
+
+
+async def test_a_failing_handler_is_the_threads_last_error_and_flagged_in_the_list(
+    state: LocalStateAdapter, clock: FakeClock
+) -> None:
+    chat = make_chat(state)
+
+    @chat.on_mention
+    async def broken(thread: Thread, incoming: Message) -> None:
+        raise KeyError("no such order")
+
+    await chat.accept("fake", as_inbound(message("fake:c1", "hello", "m1")))
+    await chat.idle()
+    index = ConsoleIndex(state)
+    details = await index.thread("fake:c1", "fake:c1")
+    assert details["last_error"] == {
+        "event_id": "c1:m1",
+        "error": "KeyError: 'no such order'",
+        "at": clock(),
+    }
+    [item] = (await index.page(None, 10))["items"]
+    assert item["error"] == "KeyError: 'no such order'"
+
+
+# --- sessions and CSRF -----------------------------------------------------------------------
+
+
+def request(
+    method: str = "GET",
+    path: str = "/console/api/setup",
+    body: bytes = b"",
+    query: str = "",
+    scheme: str = "http",
+    headers: dict[str, str] | None = None,
+) -> HttpRequest:
+    return HttpRequest(method, path, {"host": HOST, **(headers or {})}, body, query, scheme)
+
+
+def cookie_for(token: str, now: int) -> tuple[str, str]:
+    session, value = new_session(token, now)
+    return f"{COOKIE}={value}", session.csrf_token
+
+
+def test_a_session_signed_with_another_token_is_refused() -> None:
+    cookie, _ = cookie_for("another-admin-token-000", 0)
+    assert session_of(request(headers={"cookie": cookie}), ADMIN, 0) is None
+
+
+def test_a_session_expires() -> None:
+    cookie, _ = cookie_for(ADMIN, 0)
+    assert session_of(request(headers={"cookie": cookie}), ADMIN, 1_000) is not None
+    assert session_of(request(headers={"cookie": cookie}), ADMIN, 13 * 3600 * 1000) is None
+
+
+def test_the_session_cookie_is_secure_over_https_only() -> None:
+    assert "Secure" in session_cookie(request(scheme="https"), "v", 60)
+    plain = session_cookie(request(), "v", 60)
+    assert "Secure" not in plain and "HttpOnly" in plain and "SameSite=Strict" in plain
+
+
+# --- the routes ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+async def app(state: LocalStateAdapter) -> AsyncIterator[tuple[ConsoleApp, Chat]]:
+    chat = make_chat(state)
+    config = BotConfig.from_env({"CHAT_ADMIN_TOKEN": ADMIN})
+    console = ConsoleApp(
+        config,
+        admin_token=ADMIN,
+        index=chat.console,
+        agents=Agents(state),
+        accept=chat.accept,
+        on_cloudflare=False,
+    )
+    yield console, chat
+    await chat.idle()
+
+
+def signed_in(state: LocalStateAdapter) -> dict[str, str]:
+    cookie, csrf = cookie_for(ADMIN, state.clock())
+    return {"cookie": cookie, CSRF_HEADER: csrf, "origin": f"http://{HOST}"}
+
+
+async def post_web(app: ConsoleApp, headers: dict[str, str], payload: Any) -> HttpResponse:
+    body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+    return await app.handle(request("POST", "/console/api/web/messages", body, headers=headers))
+
+
+def error_of(response: HttpResponse) -> tuple[int, str]:
+    return response.status, json.loads(response.body)["error"]["message"]
+
+
+async def test_the_token_in_the_url_signs_in_and_redirects_to_a_clean_url(
+    app: tuple[ConsoleApp, Chat],
+) -> None:
+    response = await app[0].handle(request(path="/", query=f"token={ADMIN}"))
+    assert (response.status, response.headers["location"]) == (303, "/")
+    assert response.headers["set-cookie"].startswith(f"{COOKIE}=")
+    assert ADMIN not in response.headers["set-cookie"]
+
+
+async def test_a_wrong_token_gets_401_and_no_cookie(app: tuple[ConsoleApp, Chat]) -> None:
+    response = await app[0].handle(request(path="/", query="token=wrong-token-000000000"))
+    assert response.status == 401 and "set-cookie" not in response.headers
+    assert b"That token is not the admin token." in response.body
+
+
+async def test_the_api_needs_a_session(app: tuple[ConsoleApp, Chat]) -> None:
+    assert error_of(await app[0].handle(request())) == (401, "sign in at / first")
+
+
+@pytest.mark.parametrize(
+    ("change", "why"),
+    [
+        ({CSRF_HEADER: ""}, "no CSRF header"),
+        ({CSRF_HEADER: "0" * 32}, "another session's CSRF token"),
+        ({"origin": "http://evil.test"}, "another origin"),
+        ({"sec-fetch-site": "same-site"}, "a sibling site"),
+    ],
+)
+async def test_a_post_without_proof_of_the_consoles_own_page_gets_403(
+    app: tuple[ConsoleApp, Chat], state: LocalStateAdapter, change: dict[str, str], why: str
+) -> None:
+    headers = {**signed_in(state), **change}
+    response = await post_web(app[0], headers, {"client_id": "c1", "text": "hi"})
+    assert response.status == 403, why
+    assert await ConsoleIndex(state).page(None, 10) == {"items": [], "next": None}
+
+
+@pytest.mark.parametrize(
+    ("payload", "status", "message"),
+    [
+        (b"{", 400, "the body is not valid JSON"),
+        ({"client_id": "c1"}, 422, "text is required"),
+        ({"client_id": "c1", "text": "hi", "extra": 1}, 422, "unknown field 'extra'"),
+        ({"client_id": "c 1", "text": "hi"}, 422, "client_id must be letters, digits, - and _"),
+        ({"client_id": "c1", "text": "x" * 4097}, 413, "text is longer than 4096 characters"),
+    ],
+)
+async def test_bad_chat_box_messages_get_their_status(
+    app: tuple[ConsoleApp, Chat],
+    state: LocalStateAdapter,
+    payload: Any,
+    status: int,
+    message: str,
+) -> None:
+    response = await post_web(app[0], signed_in(state), payload)
+    assert error_of(response) == (status, message)
+
+
+async def test_a_chat_box_message_runs_the_bots_handlers_as_a_direct_message(
+    app: tuple[ConsoleApp, Chat], state: LocalStateAdapter
+) -> None:
+    console, chat = app
+    seen: list[Message] = []
+
+    @chat.on_direct_message
+    async def record(thread: Thread, incoming: Message) -> None:
+        seen.append(incoming)
+        await thread.post("hello back")
+
+    headers = signed_in(state)
+    response = await post_web(console, headers, {"client_id": "c1", "text": "hi"})
+    assert response.status == 202
+    await chat.idle()
+    assert [(m.platform, m.is_dm, m.text) for m in seen] == [("web", True, "hi")]
+    transcript = await console.handle(request(path="/console/api/web", headers=headers))
+    texts = [m["text"] for m in json.loads(transcript.body)["messages"]]
+    assert texts == ["hi", "hello back"]
+    assert json.loads(response.body)["thread_id"] == web_thread(
+        headers["cookie"].split("=")[1].split(".")[0]
+    )
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "query", "status"),
+    [
+        ("GET", "/console/api/web/messages", "", 405),
+        ("POST", "/console/api/setup", "", 405),
+        ("GET", "/console/api/nothing", "", 404),
+        ("GET", "/console/api/conversations", "cursor=yesterday", 400),
+        ("GET", "/console/api/conversations", "limit=1000", 400),
+        ("GET", "/console/api/thread", "", 400),
+        ("GET", "/console/api/agent-conversation", "agent=no%20such&id=conv-1", 400),
+        ("GET", "/console/api/agent-conversation", "agent=nobody&id=conv-1", 404),
+    ],
+)
+async def test_bad_console_requests_get_their_status(
+    app: tuple[ConsoleApp, Chat],
+    state: LocalStateAdapter,
+    method: str,
+    path: str,
+    query: str,
+    status: int,
+) -> None:
+    response = await app[0].handle(request(method, path, b"{}", query, headers=signed_in(state)))
+    assert response.status == status
+
+
+async def test_without_the_index_the_conversations_view_answers_501(
+    state: LocalStateAdapter,
+) -> None:
+    console = ConsoleApp(
+        BotConfig.from_env({"CHAT_STATE": "kv"}),
+        admin_token=ADMIN,
+        index=None,
+        agents=Agents(state),
+        accept=make_chat(state).accept,
+        on_cloudflare=True,
+    )
+    response = await console.handle(
+        request(path="/console/api/conversations", headers=signed_in(state))
+    )
+    assert error_of(response) == (
+        501,
+        "the conversations view needs CHAT_STATE=sqlite (Durable Objects on Cloudflare)",
+    )
+
+
+async def test_the_page_carries_no_admin_token_and_forbids_framing(
+    app: tuple[ConsoleApp, Chat], state: LocalStateAdapter
+) -> None:
+    response = await app[0].handle(request(path="/", headers=signed_in(state)))
+    assert response.status == 200 and ADMIN.encode() not in response.body
+    assert response.headers["x-frame-options"] == "DENY"
+    assert "frame-ancestors 'none'" in response.headers["content-security-policy"]
+
+
+# --- configuration and start -----------------------------------------------------------------
+
+
+def test_a_short_admin_token_is_refused_and_a_set_one_is_a_secret() -> None:
+    with pytest.raises(ConfigError, match="CHAT_ADMIN_TOKEN must be at least 16 characters"):
+        BotConfig.from_env({"CHAT_ADMIN_TOKEN": "short"})
+    assert ADMIN in BotConfig.from_env({"CHAT_ADMIN_TOKEN": ADMIN}).secrets
+
+
+def test_the_start_banner_carries_a_made_token_and_never_a_configured_one() -> None:
+    config = BotConfig.from_env({"CHAT_ADMIN_TOKEN": ADMIN, "HOST": "0.0.0.0", "PORT": "9000"})
+    assert f"http://127.0.0.1:9000/?token={ADMIN}" in console_banner(config, made_token=True)
+    assert ADMIN not in console_banner(config, made_token=False)
