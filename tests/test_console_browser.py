@@ -21,6 +21,7 @@ from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_play
 from support.e2e import post_telegram
 from support.fake_apis import FakeApis
 from support.local_server import (
+    API_TOKEN,
     BOT_USERNAME,
     SLACK_TOKEN,
     TELEGRAM_SECRET,
@@ -75,11 +76,19 @@ def server(
     if request.param == "workerd":
         request.getfixturevalue("workerd_ready")
         running: LocalServer = WranglerServer(
-            directory / "data", apis.base, directory / "server.log", CHAT_ADMIN_TOKEN=ADMIN_TOKEN
+            directory / "data",
+            apis.base,
+            directory / "server.log",
+            CHAT_ADMIN_TOKEN=ADMIN_TOKEN,
+            CHAT_API_TOKEN=API_TOKEN,
         )
     else:
         running = LocalServer(
-            directory / "data", apis.base, directory / "server.log", CHAT_ADMIN_TOKEN=""
+            directory / "data",
+            apis.base,
+            directory / "server.log",
+            CHAT_ADMIN_TOKEN="",
+            CHAT_API_TOKEN=API_TOKEN,
         )
     running.start()
     yield running
@@ -179,6 +188,23 @@ def test_a_telegram_conversation_appears_and_updates_without_reloading(
     expect(detail).to_contain_text("Subscribed", timeout=WAIT_MS)
     expect(detail.get_by_role("list")).to_contain_text("second words", timeout=WAIT_MS)
     screenshot(page, server, "conversations")
+
+
+def test_an_agent_conversation_is_listed_with_its_messages(server: LocalServer, page: Page) -> None:
+    with httpx.Client(
+        base_url=f"{server.url}/api/agents/helper",
+        headers={"authorization": f"Bearer {API_TOKEN}"},
+        timeout=30,
+    ) as api:
+        created = api.post("/conversations", json={"user_id": "u1", "title": "Trip plans"})
+        conversation = created.json()["conversation"]["id"]
+        chat = api.post(f"/conversations/{conversation}/chat", json={"content": "pack list?"})
+        assert chat.is_success
+    page.get_by_role("tab", name="Conversations").click()
+    page.get_by_role("button", name=re.compile("helper: Trip plans")).click()
+    detail = page.locator("#detail")
+    expect(detail).to_contain_text("pack list?", timeout=WAIT_MS)
+    expect(detail.get_by_role("list")).to_contain_text("assistant")
 
 
 def test_a_slow_handlers_lock_shows_while_it_runs_and_then_clears(

@@ -197,7 +197,7 @@ async function refreshDetail() {
       el("h3", { text: "Recent messages" }),
       el("ol", { class: "transcript" }, ...found.messages.map((m) => el("li", {
         class: m.role === "user" ? "message mine" : "message bot" },
-      el("span", { class: "who", text: `${m.role} · ${time(m.created_at)}` }),
+      el("span", { class: "who", text: `${m.role} · ${time(m.timestamp)}` }),
       el("p", { text: m.content })))));
     return;
   }

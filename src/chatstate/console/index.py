@@ -120,7 +120,10 @@ class ConsoleIndex:
                 "id": f"agent:{agent}/{conversation['id']}",
                 "kind": "agent",
                 "platform": "agent",
-                "title": f"{agent}: {conversation.get('title') or conversation['id']}",
+                # A chat turn's answer carries no title: the row keeps the one it has.
+                "title": f"{agent}: {conversation.get('title') or conversation['id']}"
+                if "title" in conversation
+                else "",
                 "text": text,
                 "at": self.state.clock(),
                 "count": 1 if text else 0,
