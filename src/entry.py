@@ -17,7 +17,7 @@ from chatstate.bot_setup import build_platforms
 from chatstate.chat.events import Inbound, inbound_to_json
 from chatstate.config import BotConfig, ConfigError
 from chatstate.console.auth import session_of
-from chatstate.console.routes import console_off, is_console_path
+from chatstate.console.routes import console_off, is_console_path, static_asset
 from chatstate.conversations.agents import AGENT_NAME, agent_shard
 from chatstate.http import MAX_BODY_BYTES, HttpRequest, HttpResponse
 from chatstate.ingress import Ingress
@@ -92,6 +92,9 @@ class Default(WorkerEntrypoint):  # type: ignore[misc]
         web thread's messages go to, so its handlers run where they would for a webhook."""
         if config.admin_token is None:
             return to_response(console_off(on_cloudflare=True))
+        asset = static_asset(http_request.path)
+        if asset is not None:
+            return to_response(asset)
         name = MESSENGER_NAME
         session = session_of(http_request, config.admin_token, wall_clock_ms())
         if session is not None and config.messenger_per_channel:

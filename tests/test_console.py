@@ -163,7 +163,7 @@ async def test_details_show_the_lock_and_the_queue_while_a_handler_runs_then_nei
     await chat.accept("fake", as_inbound(message("fake:c1", "second", "m2")))
     index = ConsoleIndex(state)
     during = await index.thread("fake:c1", "fake:c1")
-    assert during["lock"]["fence"] == 1 and during["lock"]["token"]
+    assert during["lock"]["fence"] == 1 and len(during["lock"]["holder"]) == 8
     assert during["queue"]["depth"] == 2
     assert during["queue"]["oldest"]["message"]["text"] == "first"
     finish.set()

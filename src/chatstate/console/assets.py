@@ -93,7 +93,7 @@ function messageItem(message, onPress) {
 function lockText(lock) {
   if (!lock) return "free";
   const left = Math.max(0, Math.round((lock.expires_at - Date.now()) / 1000));
-  return `held by ${lock.token.slice(0, 8)}… (fence ${lock.fence}, expires in ${left} s)`;
+  return `held by ${lock.holder}… (fence ${lock.fence}, expires in ${left} s)`;
 }
 
 // --- talk to the bot -------------------------------------------------------------------------

@@ -79,6 +79,20 @@ def console_off(on_cloudflare: bool) -> HttpResponse:
     )
 
 
+ASSETS = {
+    "/console/console.js": (assets.CONSOLE_JS, "text/javascript; charset=utf-8"),
+    "/console/console.css": (assets.CONSOLE_CSS, "text/css; charset=utf-8"),
+}
+
+
+def static_asset(path: str) -> HttpResponse | None:
+    """The page's script or style: public, no secret in either, served wherever asked."""
+    if path not in ASSETS:
+        return None
+    body, kind = ASSETS[path]
+    return HttpResponse(200, body.encode(), {"content-type": kind, "cache-control": "no-cache"})
+
+
 def _html(status: int, body: str, **headers: str) -> HttpResponse:
     return HttpResponse(
         status,
@@ -116,8 +130,9 @@ class ConsoleApp:
 
     async def handle(self, request: HttpRequest) -> HttpResponse:
         path = request.path
-        if path in ("/console/console.js", "/console/console.css"):
-            return self._asset(path)
+        asset = static_asset(path)
+        if asset is not None:
+            return asset
         if path == "/":
             return self._front(request)
         if path == "/console/sign-in":
@@ -137,13 +152,6 @@ class ConsoleApp:
             return error.response()
 
     # --- pages and signing in ----------------------------------------------------------------
-
-    def _asset(self, path: str) -> HttpResponse:
-        if path.endswith(".js"):
-            body, kind = assets.CONSOLE_JS, "text/javascript; charset=utf-8"
-        else:
-            body, kind = assets.CONSOLE_CSS, "text/css; charset=utf-8"
-        return HttpResponse(200, body.encode(), {"content-type": kind, "cache-control": "no-cache"})
 
     def _front(self, request: HttpRequest) -> HttpResponse:
         if request.method not in ("GET", "HEAD"):

@@ -21,6 +21,7 @@ EXPIRED_ROWS_PER_NOTE = 20
 MAX_LIST_PAGE = 100
 PREVIEW_CHARS = 200
 KINDS = ("thread", "agent")
+HOLDER_CHARS = 8
 
 
 class _Transaction(Protocol):
@@ -118,7 +119,8 @@ def list_activity(tx: _Transaction, before: Any, limit: Any) -> dict[str, Any]:
 
 
 def lock_holder(tx: _Transaction, queue_key: Any) -> dict[str, Any] | None:
-    """Who holds the conversation's lock now: {token, fence, expires_at}, or None."""
+    """Who holds the conversation's lock now: {holder, fence, expires_at}, or None. The holder
+    is the token's first characters: enough to tell holders apart, not to release the lock."""
     rows = tx.rows(
         "SELECT token, fence, expires_at FROM chat_state_locks "
         "WHERE thread_id = ? AND token IS NOT NULL AND expires_at > ?",
@@ -128,7 +130,11 @@ def lock_holder(tx: _Transaction, queue_key: Any) -> dict[str, Any] | None:
     if not rows:
         return None
     row = rows[0]
-    return {"token": row["token"], "fence": row["fence"], "expires_at": row["expires_at"]}
+    return {
+        "holder": str(row["token"])[:HOLDER_CHARS],
+        "fence": row["fence"],
+        "expires_at": row["expires_at"],
+    }
 
 
 def queue_summary(tx: _Transaction, queue_key: Any) -> dict[str, Any]:
