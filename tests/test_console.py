@@ -22,11 +22,13 @@ from chatstate.console.index import CONSOLE_SHARD, ConsoleIndex
 from chatstate.console.routes import ConsoleApp
 from chatstate.conversations.agents import Agents
 from chatstate.http import HttpRequest, HttpResponse
+from chatstate.kv import open_kv_state
 from chatstate.local.__main__ import console_banner
 from chatstate.local_state import LocalStateAdapter
 from chatstate.platforms.web import WebPlatform, web_thread
 from support.clock import FakeClock
 from support.fake_platform import FakePlatform, as_inbound, message
+from support.kv_double import KvNamespaceDouble
 
 ADMIN = "admin-token-0123456789"
 HOST = "console.test"
@@ -354,6 +356,7 @@ async def test_a_chat_box_message_runs_the_bots_handlers_as_a_direct_message(
         ("GET", "/console/api/conversations", "cursor=yesterday", 400),
         ("GET", "/console/api/conversations", "limit=1000", 400),
         ("GET", "/console/api/thread", "", 400),
+        ("GET", "/console/api/thread", "id=" + "x" * 513, 400),
         ("GET", "/console/api/agent-conversation", "agent=no%20such&id=conv-1", 400),
         ("GET", "/console/api/agent-conversation", "agent=nobody&id=conv-1", 404),
     ],
@@ -388,6 +391,40 @@ async def test_without_the_index_the_conversations_view_answers_501(
         501,
         "the conversations view needs CHAT_STATE=sqlite (Durable Objects on Cloudflare)",
     )
+
+
+async def test_on_workers_kv_the_chat_box_still_runs_and_shows_its_history(
+    clock: FakeClock,
+) -> None:
+    state = open_kv_state(KvNamespaceDouble(clock).location(), clock=clock, sleep=clock.sleep)
+    await state.connect()
+    chat = Chat(
+        platforms=[WebPlatform(state.clock)],
+        state=state,
+        work_index=ShardWorkIndex(state.kv_store.pending_work),
+        concurrency=Concurrency(strategy="queue"),
+    )
+
+    @chat.on_direct_message
+    async def answer(thread: Thread, incoming: Message) -> None:
+        await thread.post("hello from KV")
+
+    console = ConsoleApp(
+        BotConfig.from_env({"CHAT_STATE": "kv"}),
+        admin_token=ADMIN,
+        index=None,
+        agents=Agents(state),
+        accept=chat.accept,
+        on_cloudflare=False,
+    )
+    cookie, csrf = cookie_for(ADMIN, clock())
+    headers = {"cookie": cookie, CSRF_HEADER: csrf}
+    assert (await post_web(console, headers, {"client_id": "c1", "text": "hi"})).status == 202
+    await chat.idle()
+    transcript = await console.handle(request(path="/console/api/web", headers=headers))
+    texts = [m["text"] for m in json.loads(transcript.body)["messages"]]
+    assert texts == ["hi", "hello from KV"]
+    await state.disconnect()
 
 
 async def test_the_page_carries_no_admin_token_and_forbids_framing(

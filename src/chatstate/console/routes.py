@@ -42,6 +42,7 @@ from .auth import (
     session_of,
     token_matches,
 )
+from .index import DEFAULT_RECENT_MESSAGES as RECENT_MESSAGES
 from .index import ConsoleIndex
 from .page import console_page, sign_in_page
 from .setup_info import platforms, state_check
@@ -51,6 +52,7 @@ logger = logging.getLogger("chatstate.console")
 CONSOLE_PREFIX = "/console/"
 API = "/console/api/"
 MAX_CLIENT_ID_CHARS = 64
+MAX_ID_CHARS = 512
 PAGE_HEADERS = {
     "content-security-policy": (
         "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
@@ -213,12 +215,13 @@ class ConsoleApp:
             queue_key = params.get("queue") or thread_id
             if not thread_id:
                 raise ApiError(400, "query parameter id is required")
+            if max(len(thread_id), len(queue_key)) > MAX_ID_CHARS:
+                raise ApiError(400, f"id and queue are at most {MAX_ID_CHARS} characters")
             return HttpResponse.json(200, await self._require_index().thread(thread_id, queue_key))
         if route == "agent-conversation":
             return HttpResponse.json(200, await self._agent_conversation(params))
         if route == "web":
-            thread = web_thread(session.id)
-            return HttpResponse.json(200, await self._require_index().thread(thread, thread))
+            return HttpResponse.json(200, await self._web_transcript(session))
         if route == "web/messages":
             return await self._web_message(request, session)
         if route == "web/actions":
@@ -268,6 +271,14 @@ class ConsoleApp:
             return await self._agents.get_conversation(agent, conversation, 50)
         except (NotFoundError, UnknownAgentError) as error:
             raise ApiError(404, str(error)) from None
+
+    async def _web_transcript(self, session: Session) -> dict[str, Any]:
+        thread = web_thread(session.id)
+        if self._index is not None:
+            return await self._index.thread(thread, thread)
+        # Without the index's reads (Workers KV), the chat box still shows its history.
+        messages = await self._agents.state.get_list(f"msg-history:{thread}", RECENT_MESSAGES)
+        return {"thread_id": thread, "messages": messages, "lock": None, "queue": None}
 
     async def _web_message(self, request: HttpRequest, session: Session) -> HttpResponse:
         body = json_object(request.body, ("client_id", "text"))
