@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -86,6 +87,22 @@ async def test_a_redelivered_message_is_counted_once(state: LocalStateAdapter) -
     [item] = (await ConsoleIndex(state).page(None, 10))["items"]
     assert (item["messages"], item["last_text"]) == (1, "ann: hello")
     assert item["detail"]["queue_key"] == "fake:c1"
+
+
+async def test_a_group_is_listed_by_its_name_and_a_direct_message_by_its_user(
+    state: LocalStateAdapter,
+) -> None:
+    chat = make_chat(state)
+    group = replace(message("fake:g1", "hi", "m1"), raw={"chat": {"id": 1, "title": "Team"}})
+    direct = replace(message("fake:d1", "hi", "m2", author="bob"), is_dm=True)
+    unnamed = message("fake:g2", "hi", "m3")
+    for event in (group, direct, unnamed):
+        await chat.accept("fake", as_inbound(event))
+    await chat.idle()
+    titles = {
+        item["id"]: item["title"] for item in (await ConsoleIndex(state).page(None, 10))["items"]
+    }
+    assert titles == {"fake:g1": "Team", "fake:d1": "bob", "fake:g2": ""}
 
 
 async def test_notes_made_while_one_is_in_flight_share_the_next_call(

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..adapter import StateAdapter
-from ..chat.events import Action, Event, Message
+from ..chat.events import Event, Message
 
 logger = logging.getLogger("chatstate.console")
 
@@ -44,6 +44,20 @@ class HandlerFailure:
 
     def to_json(self) -> dict[str, Any]:
         return {"event_id": self.event_id, "error": self.error, "at": self.at}
+
+
+def _title(event: Event, author: str) -> str:
+    """A DM's title is its user; a group's is its name when the platform sent one (a Telegram
+    message carries its chat's title); otherwise the list shows the thread id."""
+    if isinstance(event, Message) and event.is_dm:
+        return author
+    raw = event.raw
+    chat = raw.get("chat") if isinstance(raw, dict) else None
+    if not isinstance(chat, dict) and isinstance(raw, dict):
+        message = raw.get("message")  # a Telegram button press carries its message
+        chat = message.get("chat") if isinstance(message, dict) else None
+    title = chat.get("title") if isinstance(chat, dict) else None
+    return title if isinstance(title, str) else ""
 
 
 class ConsoleIndex:
@@ -90,7 +104,7 @@ class ConsoleIndex:
                 "id": event.thread_id,
                 "kind": "thread",
                 "platform": event.platform,
-                "title": author.name if isinstance(event, Action) or event.is_dm else "",
+                "title": _title(event, author.name),
                 "text": f"{author.name}: {text}",
                 "at": self.state.clock(),
                 "count": 1,
