@@ -172,9 +172,7 @@ def test_a_telegram_conversation_appears_and_updates_without_reloading(
 ) -> None:
     page.get_by_role("tab", name="Conversations").click()
     chat_id = -100_000 - int(time.time()) % 100_000
-    update = telegram_message_update(
-        chat_id, f"@{BOT_USERNAME} first words", bot_username=BOT_USERNAME
-    )
+    update = telegram_message_update(chat_id, "first words", bot_username=BOT_USERNAME)
     assert post_telegram(server, update).status_code == 200
     item = page.get_by_role("button", name=re.compile("first words"))
     expect(item).to_be_visible(timeout=WAIT_MS)
