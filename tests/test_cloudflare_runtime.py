@@ -333,7 +333,18 @@ async def test_a_console_chat_box_message_runs_in_its_web_threads_parent(
         {**VARS, "CHAT_ADMIN_TOKEN": admin},
         {"MESSENGER": ChatMessenger, "STATE_SHARDS": ChatSdkStateAgent},
     )
-    signed = await post(runtime, workers.Request(f"{CONSOLE}/?token={admin}", "GET", {}, b""))
+    in_url = await post(runtime, workers.Request(f"{CONSOLE}/?token={admin}", "GET", {}, b""))
+    assert in_url.status == 400 and in_url.headers.get("set-cookie") is None
+    form = {"content-type": "application/x-www-form-urlencoded", "origin": CONSOLE}
+    signed = await post(
+        runtime,
+        workers.Request(
+            f"{CONSOLE}/console/sign-in",
+            "POST",
+            {**form, "host": CONSOLE[8:]},
+            f"token={admin}".encode(),
+        ),
+    )
     assert signed.status == 303
     cookie = signed.headers.get("set-cookie").split(";")[0]
     assert "Secure" in signed.headers.get("set-cookie")

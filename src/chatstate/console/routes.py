@@ -160,6 +160,15 @@ class ConsoleApp:
             return HttpResponse.text(405, "use GET\n", allow="GET")
         given = request.query_params().get("token")
         if given is not None:
+            if self._on_cloudflare:
+                # Workers Logs record each request's URL: a token there would outlive sign-in.
+                return _html(
+                    400,
+                    sign_in_page(
+                        "On Cloudflare, paste the token into this form: a URL's query is kept "
+                        "in Workers Logs."
+                    ),
+                )
             return self._signed_in(request, given)
         session = session_of(request, self._token, self._clock())
         if session is None:
