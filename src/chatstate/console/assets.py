@@ -274,9 +274,12 @@ async function refreshSetup() {
 }
 
 // --- polling ---------------------------------------------------------------------------------
+// A hidden browser tab polls nothing: looking costs the bot only while someone looks.
 function every(ms, work, when) {
   const tick = async () => {
-    if (when()) { try { await work(); } catch (error) { console.warn(error); } }
+    if (!document.hidden && when()) {
+      try { await work(); } catch (error) { console.warn(error); }
+    }
     setTimeout(tick, ms);
   };
   tick();
