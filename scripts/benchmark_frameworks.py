@@ -1,5 +1,6 @@
-"""This project beside aiogram 3 (Redis storage with AOF fsync always, webhook answered after
-the handler) on the same load: signed Telegram webhooks, 20 in flight, a fake Bot API.
+"""This project beside aiogram 3 (Redis storage with AOF fsync always, and MemoryStorage; the
+webhook answered after the handler) on the same load: signed Telegram webhooks, 20 in flight,
+a fake Bot API.
 
 Runs interleaved (ours, then aiogram, at each number of chats) and prints both rows and the
 ratios. aiogram, its Redis client and Debian's redis-server are installed for the benchmark
@@ -82,6 +83,26 @@ class AiogramServer(LocalServer):
         self.redis.wait(timeout=10)
 
 
+class AiogramMemoryServer(LocalServer):
+    """aiogram's webhook server with MemoryStorage: no durability at all, the stretch goal."""
+
+    def start(self) -> LocalServer:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.env.pop("REDIS_URL", None)
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                [BENCH_VENV / "bin" / "python", AIOGRAM_BOT], env=self.env, stdout=log, stderr=log
+            )
+        return self.wait_healthy(timeout_s=60)
+
+
+SYSTEMS: tuple[tuple[type[LocalServer], str], ...] = (
+    (LocalServer, "chatstate, "),
+    (AiogramServer, "aiogram+Redis, "),
+    (AiogramMemoryServer, "aiogram+MemoryStorage, "),
+)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--chats", type=int, nargs="+", default=[50, 500, 10_000])
@@ -99,7 +120,7 @@ def main() -> None:
     ]
     with tempfile.TemporaryDirectory() as scratch:
         for chats in args.chats:
-            for kind, label in ((LocalServer, "chatstate, "), (AiogramServer, "aiogram+Redis, ")):
+            for kind, label in SYSTEMS:
                 started = time.monotonic()
                 rows.append(
                     measure_webhooks(

@@ -2,7 +2,8 @@
 
 Runs in the benchmark's own virtualenv (.venv-bench). The same work as ours: read the chat's
 state, write it back incremented, reply; state in Redis (the benchmark starts it with AOF
-fsync always), the webhook answered after the handler (handle_in_background=False).
+fsync always) or, without REDIS_URL, in aiogram's MemoryStorage (lost with the process); the
+webhook answered after the handler (handle_in_background=False).
 """
 
 import os
@@ -11,6 +12,7 @@ from aiogram import Bot, Dispatcher, Router
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.fsm.context import FSMContext
+from aiogram.fsm.storage.memory import MemoryStorage
 from aiogram.fsm.storage.redis import RedisStorage
 from aiogram.types import Message
 from aiogram.webhook.aiohttp_server import SimpleRequestHandler
@@ -34,7 +36,9 @@ async def health(request: web.Request) -> web.Response:
 def main() -> None:
     session = AiohttpSession(api=TelegramAPIServer.from_base(os.environ["TELEGRAM_API_BASE"]))
     bot = Bot(os.environ["TELEGRAM_BOT_TOKEN"], session=session)
-    dispatcher = Dispatcher(storage=RedisStorage.from_url(os.environ["REDIS_URL"]))
+    redis_url = os.environ.get("REDIS_URL")
+    storage = RedisStorage.from_url(redis_url) if redis_url else MemoryStorage()
+    dispatcher = Dispatcher(storage=storage)
     dispatcher.include_router(router)
     app = web.Application()
     SimpleRequestHandler(
