@@ -326,6 +326,7 @@ async def test_a_post_without_proof_of_the_consoles_own_page_gets_403(
         ({"client_id": "c1"}, 422, "text is required"),
         ({"client_id": "c1", "text": "hi", "extra": 1}, 422, "unknown field 'extra'"),
         ({"client_id": "c 1", "text": "hi"}, 422, "client_id must be letters, digits, - and _"),
+        ({"client_id": "café", "text": "hi"}, 422, "client_id must be letters, digits, - and _"),
         ({"client_id": "c1", "text": "x" * 4097}, 413, "text is longer than 4096 characters"),
     ],
 )

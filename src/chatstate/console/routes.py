@@ -21,6 +21,7 @@ after sign-in needs the CSRF header (auth.py).
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import parse_qsl
@@ -52,6 +53,7 @@ logger = logging.getLogger("chatstate.console")
 CONSOLE_PREFIX = "/console/"
 API = "/console/api/"
 MAX_CLIENT_ID_CHARS = 64
+CLIENT_ID = re.compile(r"[A-Za-z0-9_-]+")
 MAX_ID_CHARS = 512
 PAGE_HEADERS = {
     "content-security-policy": (
@@ -95,18 +97,16 @@ def static_asset(path: str) -> HttpResponse | None:
     return HttpResponse(200, body.encode(), {"content-type": kind, "cache-control": "no-cache"})
 
 
-def _html(status: int, body: str, **headers: str) -> HttpResponse:
+def _html(status: int, body: str) -> HttpResponse:
     return HttpResponse(
-        status,
-        body.encode(),
-        {"content-type": "text/html; charset=utf-8", **PAGE_HEADERS, **headers},
+        status, body.encode(), {"content-type": "text/html; charset=utf-8", **PAGE_HEADERS}
     )
 
 
 def _client_id(body: dict[str, Any]) -> str:
     value = text_field(body, "client_id", required=True, max_bytes=MAX_CLIENT_ID_CHARS)
     assert value is not None
-    if not value.replace("-", "").replace("_", "").isalnum():
+    if not CLIENT_ID.fullmatch(value):
         raise ApiError(422, "client_id must be letters, digits, - and _", "client_id")
     return value
 
