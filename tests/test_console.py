@@ -297,6 +297,18 @@ async def test_a_wrong_token_gets_401_and_no_cookie(app: tuple[ConsoleApp, Chat]
     assert b"That token is not the admin token." in response.body
 
 
+async def test_signing_out_clears_the_cookie_and_needs_the_csrf_token(
+    app: tuple[ConsoleApp, Chat], state: LocalStateAdapter
+) -> None:
+    headers = signed_in(state)
+    forged = {**headers, CSRF_HEADER: ""}
+    refused = await app[0].handle(request("POST", "/console/sign-out", headers=forged))
+    assert refused.status == 403 and "set-cookie" not in refused.headers
+    response = await app[0].handle(request("POST", "/console/sign-out", headers=headers))
+    assert response.status == 204
+    assert response.headers["set-cookie"].startswith(f"{COOKIE}=; Path=/; Max-Age=0;")
+
+
 async def test_the_api_needs_a_session(app: tuple[ConsoleApp, Chat]) -> None:
     assert error_of(await app[0].handle(request())) == (401, "sign in at / first")
 
