@@ -2,7 +2,8 @@
 
 Routing follows the reference adapter (`agents/chat-sdk`, section 4.3 of the reference notes),
 with one deliberate change: `dedupe:<adapter>:<rest>` keys live with their chat instead of
-all landing in the default shard, so no single shard sees every message of every chat.
+all landing in the default shard, so no single shard sees every message of every chat. One key
+prefix is added: `thread-last-error:`, the console's record of a thread's last failure.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ THREAD_ROUTED_KEY_PREFIXES = (
     "channel-state:",
     "msg-history:",
     "transcripts:user:",
+    # Not the reference's: a thread's last handler error (chatstate/console), beside its state.
+    "thread-last-error:",
 )
 DEDUPE_PREFIX = "dedupe:"
 

@@ -69,11 +69,15 @@ def telegram() -> Iterator[FakeTelegramApi]:
     workers.route_fetch(None)
 
 
+def worker_runtime(directory: Path, **more_vars: str) -> workers.Runtime:
+    """The Worker's bindings over the double, with VARS and any more vars or secrets."""
+    bindings = {"MESSENGER": ChatMessenger, "STATE_SHARDS": ChatSdkStateAgent}
+    return workers.Runtime(directory, {**VARS, **more_vars}, bindings)
+
+
 @pytest.fixture
 def runtime(tmp_path: Path, telegram: FakeTelegramApi) -> Iterator[workers.Runtime]:
-    runtime = workers.Runtime(
-        tmp_path, VARS, {"MESSENGER": ChatMessenger, "STATE_SHARDS": ChatSdkStateAgent}
-    )
+    runtime = worker_runtime(tmp_path)
     yield runtime
     # What workerd would have logged: work it never ran, proxies destroyed under it.
     assert runtime.dropped == []
@@ -289,11 +293,7 @@ async def test_the_live_socket_is_hibernatable_and_gets_events_after_an_eviction
     tmp_path: Path,
 ) -> None:
     token = "api-token-0123456789"
-    runtime = workers.Runtime(
-        tmp_path,
-        {**VARS, "CHAT_API_TOKEN": token},
-        {"MESSENGER": ChatMessenger, "STATE_SHARDS": ChatSdkStateAgent},
-    )
+    runtime = worker_runtime(tmp_path, CHAT_API_TOKEN=token)
     shards = runtime.namespaces["STATE_SHARDS"]
     agent = shards.getByName("agent:helper")
     await agent.run_batch([["agent_create_conversation", "helper", '{"user_id": "u"}']])
@@ -328,11 +328,7 @@ async def test_a_console_chat_box_message_runs_in_its_web_threads_parent(
     tmp_path: Path, telegram: FakeTelegramApi
 ) -> None:
     admin = "console-admin-token-0123"
-    runtime = workers.Runtime(
-        tmp_path,
-        {**VARS, "CHAT_ADMIN_TOKEN": admin},
-        {"MESSENGER": ChatMessenger, "STATE_SHARDS": ChatSdkStateAgent},
-    )
+    runtime = worker_runtime(tmp_path, CHAT_ADMIN_TOKEN=admin)
     in_url = await post(runtime, workers.Request(f"{CONSOLE}/?token={admin}", "GET", {}, b""))
     assert in_url.status == 400 and in_url.headers.get("set-cookie") is None
     form = {"content-type": "application/x-www-form-urlencoded", "origin": CONSOLE}

@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
-import json
 import logging
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
@@ -467,17 +466,7 @@ class Chat:
             return
         last = {failure.thread_id: failure for failure in done.failures}
         for failure in last.values():
-            batch.on_shard(
-                self.state.router.for_thread(failure.thread_id),
-                [
-                    "set",
-                    last_error_key(failure.thread_id),
-                    json.dumps(failure.to_json()),
-                    LAST_ERROR_TTL_MS,
-                    None,
-                ],
-                lambda raw: raw,
-            )
+            batch.set(last_error_key(failure.thread_id), failure.to_json(), LAST_ERROR_TTL_MS)
             self._spawn(self.console.note_failure(platform.name, failure))
 
     async def _acknowledge(self, platform: Platform, action: Action) -> None:

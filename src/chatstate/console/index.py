@@ -8,7 +8,6 @@ A thread's details are read from the one shard they live in, in one call.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -19,7 +18,7 @@ from ..chat.events import Event, Message
 logger = logging.getLogger("chatstate.console")
 
 CONSOLE_SHARD = "console"
-LAST_ERROR_PREFIX = "console-last-error:"
+LAST_ERROR_PREFIX = "thread-last-error:"
 LAST_ERROR_TTL_MS = 30 * 24 * 3600 * 1000
 DEFAULT_RECENT_MESSAGES = 30
 NOTES_PER_CALL = 100
@@ -165,9 +164,7 @@ class ConsoleIndex:
         queue_shard = router.for_thread(queue_key)
         lock = batch.on_shard(queue_shard, ["lock_holder", queue_key], _raw)
         queue = batch.on_shard(queue_shard, ["queue_summary", queue_key], _raw)
-        error = batch.on_shard(
-            router.for_thread(thread_id), ["get", last_error_key(thread_id)], _raw
-        )
+        error = batch.get(last_error_key(thread_id))
         await batch.run()
         return {
             "thread_id": thread_id,
@@ -177,5 +174,5 @@ class ConsoleIndex:
             "state": state.value,
             "lock": lock.value,
             "queue": queue.value,
-            "last_error": None if error.value is None else json.loads(error.value),
+            "last_error": error.value,
         }
