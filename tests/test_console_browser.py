@@ -114,6 +114,9 @@ def sign_in(server: LocalServer, page: Page) -> None:
         page.get_by_label("Admin token").fill(ADMIN_TOKEN)
         page.get_by_role("button", name="Sign in").click()
     expect(page.get_by_role("tab", name="Talk to the bot")).to_be_visible(timeout=WAIT_MS)
+    # The form's navigation may show the tabs before the page's script has run; keys pressed
+    # then would do nothing.
+    page.wait_for_load_state("load")
 
 
 @pytest.fixture
