@@ -1,5 +1,5 @@
 """The local runtime's storage: many shards per file, group commit, bounded open files, and the
-automatic migration of the first layout (one file per shard)."""
+automatic migrations of the first layout (one file per shard) and the second (eight files)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,8 @@ from urllib.parse import quote
 import pytest
 
 from chatstate import LockLostError, open_local_state
-from chatstate.local_state import LAYOUT_FILE, LocalStateAdapter
+from chatstate.adapter import QueueEntry
+from chatstate.local_state import LAYOUT_FILE, LocalStateAdapter, state_file_name
 from chatstate.schema import migrate
 from chatstate.sqlite_port import SqlitePort
 from chatstate.store import ShardStore
@@ -100,9 +101,9 @@ async def test_ten_thousand_chats_keep_the_open_files_bounded(
             *(state.subscribe(f"telegram:{-100_000 - n}") for n in range(start, start + 500))
         )
     assert await state.is_subscribed("telegram:-109999")
-    # 8 files, each with its WAL and shared-memory file.
-    assert open_descriptors() - before <= 24
-    assert len(list((tmp_path / "state").iterdir())) <= 8 * 3 + 2  # and the layout, its lock
+    # One file, with its WAL and shared-memory file.
+    assert open_descriptors() - before <= 3
+    assert len(list((tmp_path / "state").iterdir())) <= 3 + 2  # and the layout, its lock
     await state.disconnect()
 
 
@@ -216,4 +217,71 @@ async def test_cleanup_finds_expired_rows_by_index_in_a_local_file(
     for table in ("chat_state_cache", "chat_state_locks", "chat_state_lists", "chat_state_queue"):
         plan = sql.exec(f"EXPLAIN QUERY PLAN DELETE FROM {table} WHERE expires_at <= 5")
         assert any("_expiry" in str(row["detail"]) for row in plan), (table, plan)
+    await state.disconnect()
+
+
+async def eight_file_directory(
+    open_disk_state: Callable[..., LocalStateAdapter], chats: list[str], clock: FakeClock
+) -> None:
+    """State as the second layout wrote it: the shards spread over eight files."""
+    state = open_disk_state(files=8)
+    await state.connect()
+    for chat in chats:
+        batch = state.batch()
+        batch.subscribe(chat)
+        batch.set(f"thread-state:{chat}", {"chat": chat})
+        batch.set(f"cache:{chat}", "short-lived", ttl_ms=5_000)
+        batch.append_to_list(f"msg-history:{chat}", "hi", max_length=10)
+        batch.append_to_list(f"msg-history:{chat}", "again", max_length=10)
+        batch.enqueue(chat, QueueEntry({"text": chat}, clock(), clock() + 60_000), max_size=10)
+        batch.mark_pending(chat)
+        await batch.run()
+        assert await state.acquire_lock(chat, 1_000) is not None
+    await state.disconnect()
+
+
+CHATS = [f"telegram:{-500 - n}" for n in range(40)]
+
+
+async def test_a_directory_in_eight_files_is_merged_into_one_on_first_use(
+    open_disk_state: Callable[..., LocalStateAdapter], tmp_path: Path, clock: FakeClock
+) -> None:
+    await eight_file_directory(open_disk_state, CHATS, clock)
+    directory = tmp_path / "state"
+    assert len(list(directory.glob("state-*.sqlite3"))) == 8
+    state = open_disk_state()
+    await state.connect()
+    for chat in CHATS:
+        assert await state.is_subscribed(chat)
+        assert await state.get(f"thread-state:{chat}") == {"chat": chat}
+        assert await state.get_list(f"msg-history:{chat}") == ["hi", "again"]
+        assert await state.queue_depth(chat) == 1
+    assert await state.shards.pending_work() == sorted(CHATS)
+    entry = await state.dequeue(CHATS[0])
+    assert entry is not None and entry.message == {"text": CHATS[0]}
+    assert [p.name for p in directory.glob("state-*.sqlite3")] == [state_file_name(0)]
+    assert json.loads((directory / LAYOUT_FILE).read_text()) == {"files": 1}
+    # Locks kept their fencing numbers, and expiries still expire.
+    assert await state.acquire_lock(CHATS[0], 1_000) is None
+    clock.advance(5_000)
+    lock = await state.acquire_lock(CHATS[0], 1_000)
+    assert lock is not None and lock.fence == 2
+    assert await state.get(f"cache:{CHATS[0]}") is None
+    await state.disconnect()
+
+
+async def test_a_merge_repeated_after_a_crash_copies_nothing_twice(
+    open_disk_state: Callable[..., LocalStateAdapter], tmp_path: Path, clock: FakeClock
+) -> None:
+    await eight_file_directory(open_disk_state, CHATS, clock)
+    directory = tmp_path / "state"
+    # A crash after one file's move committed, before the file was removed.
+    target = SqlitePort(directory / state_file_name(0))
+    target.copy_tables_from(directory / state_file_name(3), ["chat_state_list_items"])
+    target.close()
+    state = open_disk_state()
+    await state.connect()
+    for chat in CHATS:
+        assert await state.get_list(f"msg-history:{chat}") == ["hi", "again"]
+        assert await state.queue_depth(chat) == 1
     await state.disconnect()

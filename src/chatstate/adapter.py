@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import copy
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
@@ -113,7 +112,8 @@ class StateBatch:
         The condition must be an earlier operation on the same shard; a skipped operation's
         result is None. Example: `batch.only_if(fresh).enqueue(...)`.
         """
-        view = copy.copy(self)  # shares the operation groups
+        view = StateBatch(self._adapter)
+        view._groups = self._groups  # shared: the view adds to this batch
         view._condition = condition
         return view
 
@@ -320,10 +320,18 @@ class StateBatch:
         self._adapter._check_connected()
         groups = list(self._groups.items())
         self._groups = {}
-        replies = await asyncio.gather(
-            *(self._adapter.call_shard(shard, [op for op, _ in group]) for shard, group in groups),
-            return_exceptions=True,
-        )
+        replies: list[dict[str, Any] | BaseException]
+        if len(groups) == 1:  # the usual case, without gather's tasks
+            shard, group = groups[0]
+            try:
+                replies = [await self._adapter.call_shard(shard, [op for op, _ in group])]
+            except Exception as error:
+                replies = [error]
+        else:
+            replies = await asyncio.gather(
+                *(self._adapter.call_shard(s, [op for op, _ in g]) for s, g in groups),
+                return_exceptions=True,
+            )
         for (shard, group), reply in zip(groups, replies, strict=True):
             if isinstance(reply, BaseException):
                 raise reply

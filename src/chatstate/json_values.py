@@ -8,11 +8,26 @@ from typing import Any
 
 JsonValue = Any
 
+_encoder = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+
+
+class _NotJson(Exception):
+    """Raised deep inside a value; each level on the way out adds its part of the path, so the
+    values that pass (every write) never pay for building paths."""
+
+    def __init__(self, problem: str) -> None:
+        self.problem = problem
+        self.path: list[str] = []
+
 
 def encode_json(value: JsonValue, label: str) -> str:
     """JSON text for value, or TypeError naming what is not a JSON value and where."""
-    _check_json(value, label)
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    try:
+        _check_json(value)
+    except _NotJson as refused:
+        where = label + "".join(reversed(refused.path))
+        raise TypeError(f"{where}: {refused.problem}") from None
+    return _encoder.encode(value)
 
 
 def decode_json(text: str, label: str) -> JsonValue:
@@ -22,23 +37,34 @@ def decode_json(text: str, label: str) -> JsonValue:
         raise ValueError(f"expected JSON-encoded {label}") from error
 
 
-def _check_json(value: JsonValue, path: str) -> None:
+def _check_json(value: JsonValue) -> None:
     # bool is an int subclass; both are fine. Tuples, sets, bytes, objects are not JSON values:
     # silently turning them into lists or strings would store something the caller did not pass.
-    if value is None or isinstance(value, str | bool | int):
+    kind = type(value)
+    if value is None or kind is str or kind is int or kind is bool:
+        return
+    if isinstance(value, str | int):
         return
     if isinstance(value, float):
         if not math.isfinite(value):
-            raise TypeError(f"{path}: {value!r} is not a JSON value (JSON has no NaN or infinity)")
+            raise _NotJson(f"{value!r} is not a JSON value (JSON has no NaN or infinity)")
         return
     if isinstance(value, list):
         for index, item in enumerate(value):
-            _check_json(item, f"{path}[{index}]")
+            try:
+                _check_json(item)
+            except _NotJson as refused:
+                refused.path.append(f"[{index}]")
+                raise
         return
     if isinstance(value, dict):
         for key, item in value.items():
             if not isinstance(key, str):
-                raise TypeError(f"{path}: object key {key!r} is not a string")
-            _check_json(item, f"{path}.{key}")
+                raise _NotJson(f"object key {key!r} is not a string")
+            try:
+                _check_json(item)
+            except _NotJson as refused:
+                refused.path.append(f".{key}")
+                raise
         return
-    raise TypeError(f"{path}: {type(value).__name__} is not a JSON value")
+    raise _NotJson(f"{type(value).__name__} is not a JSON value")

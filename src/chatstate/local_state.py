@@ -1,14 +1,17 @@
-"""State on the local runtime: shards in a fixed number of SQLite files, with group commit.
+"""State on the local runtime: shards in one SQLite file (or a fixed number), with group commit.
 
 Every key routes to exactly one shard, so many shards can share one file's tables without ever
-holding the same row; a shard's file is chosen by a stable hash of its name. The number of open
-files is therefore bounded whatever the number of chats (the first layout, one file per shard,
-ran out of file descriptors at a few thousand chats and is migrated automatically).
+holding the same row; with several files, a shard's file is chosen by a stable hash of its name.
+The number of open files is therefore bounded whatever the number of chats (the first layout,
+one file per shard, ran out of file descriptors at a few thousand chats and is migrated
+automatically, as is the second, eight files, into one).
 
 Each file has one writer thread. Batches that arrive while it commits wait and go into the next
 transaction together: one fsync for all of them, each in its own savepoint so that it applies
 all or nothing on its own. A caller resumes only after that commit, so what a call wrote is
-durable when it returns. SQLite work never runs on the event loop.
+durable when it returns. SQLite work never runs on the event loop. One file is the default
+because it makes the groups largest: at 20 webhooks in flight, eight files spent 2.4 times the
+CPU per webhook, most of it in fsyncs of small groups (docs/benchmark.md).
 
 Calls cross a serialization boundary shaped like RPC, so a value that would not survive Durable
 Object RPC fails here too; a shard's calls run one at a time, in order, as a Durable Object's.
@@ -24,7 +27,6 @@ import os
 import sqlite3
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
@@ -32,6 +34,7 @@ from urllib.parse import unquote
 from sharding import ShardForKey, ShardForThread, ShardRouter
 
 from .adapter import StateAdapter
+from .group_commit import GroupCommitWriter
 from .ports import Clock
 from .rpc_values import cross_rpc
 from .schema import migrate
@@ -39,7 +42,7 @@ from .shard_host import HostedBatch, Publish, ShardHost
 from .sqlite_port import SqlitePort
 
 SHARD_FILE_SUFFIX = ".sqlite3"
-DEFAULT_FILES = 8
+DEFAULT_FILES = 1
 LAYOUT_FILE = "layout.json"
 # Tables of the first layout's per-shard files, with the column their rows are routed by.
 DATA_TABLES = {
@@ -124,9 +127,7 @@ class LocalFile:
         self.sql = SqlitePort(path)
         self.alarm = LocalAlarm(clock, timers, self.spawn_alarm)
         self.host = ShardHost(self.sql, self.alarm, clock, publish)
-        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="chatstate-sqlite")
-        self._pending: list[tuple[Callable[[], Any], asyncio.Future[Any]]] = []
-        self._flushing: asyncio.Task[None] | None = None
+        self._writer = GroupCommitWriter(self.sql, "chatstate-sqlite")
         self._alarm_tasks: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
@@ -158,38 +159,11 @@ class LocalFile:
         task.add_done_callback(self._alarm_tasks.discard)
 
     async def _submit(self, work: Callable[[], Any]) -> Any:
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[Any] = loop.create_future()
-        self._pending.append((work, future))
-        if self._flushing is None:
-            self._flushing = loop.create_task(self._flush())
-        return await future
-
-    async def _flush(self) -> None:
-        """Commit what is pending, then what arrived meanwhile, until nothing is left."""
-        loop = asyncio.get_running_loop()
-        try:
-            while self._pending:
-                jobs, self._pending = self._pending, []
-                try:
-                    outcomes = await loop.run_in_executor(
-                        self._writer, self.sql.run_group, [work for work, _ in jobs]
-                    )
-                except BaseException as error:
-                    outcomes = [(False, error)] * len(jobs)
-                for (_, future), (ok, value) in zip(jobs, outcomes, strict=True):
-                    if future.cancelled():
-                        continue
-                    if ok:
-                        future.set_result(value)
-                    else:
-                        future.set_exception(value)
-        finally:
-            self._flushing = None
+        return await self._writer.submit(work)
 
     def close(self) -> None:
         self.alarm._cancel()
-        self._writer.shutdown(wait=True)
+        self._writer.close()
         self.sql.close()
 
 
@@ -266,16 +240,17 @@ class LocalShards:
             fcntl.flock(guard, fcntl.LOCK_EX)
             if layout.exists():
                 recorded = json.loads(layout.read_text()).get("files")
-                if recorded != self.files:
+                if isinstance(recorded, int) and recorded > 1 and self.files == 1:
+                    merge_into_one_file(self.directory, recorded, self.clock)
+                    _write_layout(layout, self.files)
+                elif recorded != self.files:
                     raise ValueError(
                         f"{self.directory} holds state in {recorded} files, not {self.files}; "
                         "open it with the same number of files"
                     )
             else:
                 migrate_per_shard_files(self.directory, self.files, self._router, self.clock)
-                written = layout.with_suffix(".tmp")
-                written.write_text(json.dumps({"files": self.files}) + "\n")
-                os.replace(written, layout)
+                _write_layout(layout, self.files)
         self._layout_checked = True
 
     async def call(self, name: str, operations: list[list[Any]]) -> dict[str, Any]:
@@ -320,6 +295,53 @@ class LocalShards:
         for opened in self._open.values():
             opened.close()
         self._open.clear()
+
+
+def _write_layout(layout: Path, files: int) -> None:
+    written = layout.with_suffix(".tmp")
+    written.write_text(json.dumps({"files": files}) + "\n")
+    os.replace(written, layout)
+
+
+# What a merge leaves behind: the target keeps its own schema history, and the cleanup plan is
+# re-made from the rows when the file opens.
+NOT_MERGED = {"chat_state_schema", "chat_state_metadata"}
+
+
+def merge_into_one_file(directory: Path, files: int, clock: Clock) -> int:
+    """Merge a directory laid out in `files` files into one: every shard maps to the first
+    file then, so the others' rows move into it. Each file's move is one transaction, and the
+    file is removed only after it committed: a crash in between repeats the move, which
+    replaces rows with themselves. Returns how many files were merged."""
+    merged = 0
+    target = SqlitePort(directory / state_file_name(0))
+    try:
+        migrate(target, clock)
+        for index in range(1, files):
+            old = directory / state_file_name(index)
+            if not old.exists():
+                continue
+            # Opening it brings its schema up to date, and closing it folds its WAL in.
+            settled = SqlitePort(old)
+            try:
+                migrate(settled, clock)
+                tables = [
+                    row["name"]
+                    for row in settled.exec(
+                        "SELECT name FROM sqlite_master WHERE type = 'table' "
+                        "AND name NOT LIKE 'sqlite%'"
+                    )
+                    if row["name"] not in NOT_MERGED
+                ]
+            finally:
+                settled.close()
+            target.copy_tables_from(old, tables)
+            for leftover in (old, Path(f"{old}-wal"), Path(f"{old}-shm")):
+                leftover.unlink(missing_ok=True)
+            merged += 1
+    finally:
+        target.close()
+    return merged
 
 
 def migrate_per_shard_files(directory: Path, files: int, router: ShardRouter, clock: Clock) -> int:

@@ -15,27 +15,60 @@ class RpcConversionError(TypeError):
     """A value that Durable Object RPC would refuse to carry."""
 
 
+class _Refused(Exception):
+    """Raised deep inside a value; each level on the way out adds its part of the path, so a
+    value that crosses (nearly all of them, every shard call) never pays for building paths."""
+
+    def __init__(self, problem: str) -> None:
+        self.problem = problem
+        self.path: list[str] = []
+
+
 def cross_rpc(value: Any, path: str = "value") -> Any:
     """The value as the other side of an RPC call receives it, or RpcConversionError."""
-    if value is None or isinstance(value, bool | str):
-        return value
-    if isinstance(value, int):
+    try:
+        return _cross(value)
+    except _Refused as refused:
+        where = path + "".join(reversed(refused.path))
+        raise RpcConversionError(f"{where}: {refused.problem}") from None
+
+
+def _cross(value: Any) -> Any:
+    kind = type(value)
+    if value is None or kind is str or kind is int or kind is bool:
         return value
     if isinstance(value, float):
         return int(value) if value.is_integer() else value
+    if isinstance(value, str | int):
+        return value
     if isinstance(value, tuple | bytearray):
-        raise RpcConversionError(f"{path}: {type(value).__name__} is rejected by RPC conversion")
+        raise _Refused(f"{type(value).__name__} is rejected by RPC conversion")
     if isinstance(value, bytes | memoryview):
         return memoryview(bytes(value))
     if isinstance(value, list):
-        return [cross_rpc(item, f"{path}[{index}]") for index, item in enumerate(value)]
+        crossed_items = []
+        for index, item in enumerate(value):
+            try:
+                crossed_items.append(_cross(item))
+            except _Refused as refused:
+                refused.path.append(f"[{index}]")
+                raise
+        return crossed_items
     if isinstance(value, dict):
         crossed: dict[str, Any] = {}
         for key, item in value.items():
             if not isinstance(key, str):
-                raise RpcConversionError(f"{path}: object key {key!r} is not a string")
-            crossed[key] = cross_rpc(item, f"{path}.{key}")
+                raise _Refused(f"object key {key!r} is not a string")
+            try:
+                crossed[key] = _cross(item)
+            except _Refused as refused:
+                refused.path.append(f".{key}")
+                raise
         return crossed
     if isinstance(value, set):
-        return {cross_rpc(item, f"{path}{{}}") for item in value}
-    raise RpcConversionError(f"{path}: {type(value).__name__} cannot be cloned across RPC")
+        try:
+            return {_cross(item) for item in value}
+        except _Refused as refused:
+            refused.path.append("{}")
+            raise
+    raise _Refused(f"{type(value).__name__} cannot be cloned across RPC")

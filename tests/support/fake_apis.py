@@ -191,6 +191,9 @@ class FakeApis:
         apis = self
 
         class Handler(BaseHTTPRequestHandler):
+            # Keep-alive, as the real Bot API and Slack Web API speak it.
+            protocol_version = "HTTP/1.1"
+
             def do_POST(self) -> None:
                 length = int(self.headers.get("content-length", "0"))
                 payload = parse_body(self.headers.get("content-type", ""), self.rfile.read(length))

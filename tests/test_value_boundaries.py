@@ -1,0 +1,58 @@
+"""The two value checks every state call passes: JSON values for storage, RPC for shard calls.
+
+Their errors name where in a nested value the offending part sits.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from chatstate.json_values import encode_json
+from chatstate.rpc_values import RpcConversionError, cross_rpc
+
+
+def test_encode_json_is_compact_and_keeps_non_ascii_text() -> None:
+    assert encode_json({"a": [1, "é", None, True, 2.5]}, "v") == '{"a":[1,"é",null,true,2.5]}'
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ({"a": [1, (2, 3)]}, r"^state\.a\[1\]: tuple is not a JSON value$"),
+        ([{"x": float("nan")}], r"^state\[0\]\.x: nan is not a JSON value"),
+        ({"a": {1: "one"}}, r"^state\.a: object key 1 is not a string$"),
+        ({"s": {1, 2}}, r"^state\.s: set is not a JSON value$"),
+    ],
+)
+def test_encode_json_names_where_a_value_is_not_json(value: Any, message: str) -> None:
+    with pytest.raises(TypeError, match=message):
+        encode_json(value, "state")
+
+
+def test_cross_rpc_turns_whole_floats_into_ints_and_bytes_into_memoryview() -> None:
+    crossed = cross_rpc({"n": [2.0, 2.5], "b": b"hi"})
+    assert crossed["n"] == [2, 2.5] and type(crossed["n"][0]) is int
+    assert isinstance(crossed["b"], memoryview) and bytes(crossed["b"]) == b"hi"
+
+
+def test_cross_rpc_copies_containers() -> None:
+    sent: dict[str, Any] = {"items": [1]}
+    crossed = cross_rpc(sent)
+    crossed["items"].append(2)
+    assert sent == {"items": [1]}
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ([["set", ("k",)]], r"^operations\[0\]\[1\]: tuple is rejected by RPC conversion$"),
+        ({"a": [bytearray(b"x")]}, r"^operations\.a\[0\]: bytearray is rejected"),
+        ({"a": {2: 1}}, r"^operations\.a: object key 2 is not a string$"),
+        ([{"a": object()}], r"^operations\[0\]\.a: object cannot be cloned across RPC$"),
+    ],
+)
+def test_cross_rpc_names_where_a_value_cannot_cross(value: Any, message: str) -> None:
+    with pytest.raises(RpcConversionError, match=message):
+        cross_rpc(value, "operations")
