@@ -20,6 +20,8 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import uvloop
+
 from chatstate import QueueEntry, open_local_state
 from chatstate.chat.concurrency import Concurrency
 from chatstate.chat.events import Message
@@ -67,11 +69,30 @@ def raw_upsert_rate(directory: Path, ops: int, run: int) -> tuple[float, float]:
     return ops / elapsed, cpu_ms
 
 
+Timer = Callable[[int, Callable[[int], Awaitable[object]]], Awaitable[tuple[float, float]]]
+IN_FLIGHT = 20
+
+
 async def timed(ops: int, step: Callable[[int], Awaitable[object]]) -> tuple[float, float]:
-    """Operations per second and CPU milliseconds per operation."""
+    """Operations per second and CPU milliseconds per operation, one call at a time."""
     start, cpu = time.perf_counter(), time.process_time()
     for n in range(ops):
         await step(n)
+    return ops / (time.perf_counter() - start), (time.process_time() - cpu) * 1000 / ops
+
+
+async def timed_in_flight(
+    ops: int, step: Callable[[int], Awaitable[object]]
+) -> tuple[float, float]:
+    """The same with IN_FLIGHT calls in flight, as a server's concurrent requests make them."""
+    gate = asyncio.Semaphore(IN_FLIGHT)
+
+    async def one(n: int) -> None:
+        async with gate:
+            await step(n)
+
+    start, cpu = time.perf_counter(), time.process_time()
+    await asyncio.gather(*(one(n) for n in range(ops)))
     return ops / (time.perf_counter() - start), (time.process_time() - cpu) * 1000 / ops
 
 
@@ -82,37 +103,54 @@ async def rows_per_call(state: LocalStateAdapter, call: Callable[[], Awaitable[o
 
 
 async def primitive_rates(
-    state: LocalStateAdapter, ops: int, run: int
+    state: LocalStateAdapter, ops: int, run: str, timer: Timer
 ) -> dict[str, tuple[float, float]]:
+    """Each primitive `ops` times. Callers in flight at once use keys of their own (n % 20),
+    as concurrent conversations do."""
     now = state.clock
     topic, thread = f"{TOPIC}{run}", f"{THREAD}{run}"
-    locks: list[Any] = []
+    locks: dict[int, Any] = {}
 
     async def acquire(n: int) -> None:
-        locks.append(await state.acquire_lock(f"{thread}:{n}", 30_000))
+        locks[n] = await state.acquire_lock(f"{thread}:{n}", 30_000)
+
+    def entry(n: int) -> QueueEntry:
+        return QueueEntry({"n": n}, now(), now() + 90_000)
 
     return {
-        "set": await timed(ops, lambda n: state.set(f"thread-state:{topic}", {"n": n})),
-        "get": await timed(ops, lambda n: state.get(f"thread-state:{topic}")),
-        "set_if_not_exists": await timed(
+        "set": await timer(ops, lambda n: state.set(f"thread-state:{topic}:{n % 20}", {"n": n})),
+        "get": await timer(ops, lambda n: state.get(f"thread-state:{topic}:{n % 20}")),
+        "set_if_not_exists": await timer(
             ops, lambda n: state.set_if_not_exists(f"dedupe:{thread}:{n}", True, 600_000)
         ),
-        "append_to_list (max 100, TTL)": await timed(
+        "append_to_list (max 100, TTL)": await timer(
             ops,
             lambda n: state.append_to_list(
-                f"msg-history:{topic}", {"n": n}, max_length=100, ttl_ms=604_800_000
+                f"msg-history:{topic}:{n % 20}", {"n": n}, max_length=100, ttl_ms=604_800_000
             ),
         ),
-        "get_list (100 items)": await timed(ops, lambda n: state.get_list(f"msg-history:{topic}")),
-        "acquire_lock": await timed(ops, acquire),
-        "release_lock": await timed(ops, lambda n: state.release_lock(locks[n])),
-        # A queue holds at most max_size entries; 10 is the reference's default.
-        "enqueue (max_size 10)": await timed(
-            ops, lambda n: state.enqueue(thread, QueueEntry({"n": n}, now(), now() + 90_000), 10)
+        "get_list (100 items)": await timer(
+            ops, lambda n: state.get_list(f"msg-history:{topic}:{n % 20}")
         ),
-        "dequeue": await timed(ops, lambda n: state.dequeue(thread)),
-        "subscribe": await timed(ops, lambda n: state.subscribe(f"{thread}:{n}")),
-        "is_subscribed": await timed(ops, lambda n: state.is_subscribed(f"{thread}:{n}")),
+        "acquire_lock": await timer(ops, acquire),
+        "release_lock": await timer(ops, lambda n: state.release_lock(locks[n])),
+        # A queue holds at most max_size entries; 10 is the reference's default.
+        "enqueue (max_size 10)": await timer(
+            ops, lambda n: state.enqueue(f"{thread}:{n % 20}", entry(n), 10)
+        ),
+        "dequeue": await timer(ops, lambda n: state.dequeue(f"{thread}:{n % 20}")),
+        "subscribe": await timer(ops, lambda n: state.subscribe(f"{thread}:{n}")),
+        "is_subscribed": await timer(ops, lambda n: state.is_subscribed(f"{thread}:{n}")),
+    }
+
+
+def medians(runs: list[dict[str, tuple[float, float]]]) -> dict[str, tuple[float, float]]:
+    return {
+        name: (
+            statistics.median(r[name][0] for r in runs),
+            statistics.median(r[name][1] for r in runs),
+        )
+        for name in runs[0]
     }
 
 
@@ -121,18 +159,14 @@ async def measure(directory: Path, ops: int) -> list[str]:
     await state.connect()
     now = state.clock
     runs: list[dict[str, tuple[float, float]]] = []
+    runs_in_flight: list[dict[str, tuple[float, float]]] = []
     for run in range(3):
         # The baseline runs inside every round, so both see the same machine.
         rates = {"raw": raw_upsert_rate(directory, ops, run)}
-        rates.update(await primitive_rates(state, ops, run))
+        rates.update(await primitive_rates(state, ops, f"s{run}", timed))
         runs.append(rates)
-    median = {
-        name: (
-            statistics.median(r[name][0] for r in runs),
-            statistics.median(r[name][1] for r in runs),
-        )
-        for name in runs[0]
-    }
+        runs_in_flight.append(await primitive_rates(state, ops, f"c{run}", timed_in_flight))
+    median, median_in_flight = medians(runs), medians(runs_in_flight)
     raw = median.pop("raw")
     rows: dict[str, int] = {
         "append_to_list at max_length=100 (list full)": await rows_per_call(
@@ -161,18 +195,22 @@ async def measure(directory: Path, ops: int) -> list[str]:
     await state.disconnect()
 
     lines = [
-        f"Operations: {ops} per primitive, one call at a time, medians of 3 rounds with the "
-        "baseline in each; state in the local files (WAL, synchronous=FULL).",
+        f"Operations: {ops} per primitive, medians of 3 rounds with the baseline in each; state "
+        "in the local files (WAL, synchronous=FULL), on uvloop as the local runtime runs. The "
+        "baseline is a raw sqlite3 connection, which commits one transaction at a time.",
         "",
-        "| primitive | ops/s through the adapter | ratio to raw sqlite3 upsert | CPU ms/op |",
-        "|---|---:|---:|---:|",
+        f"| primitive | one call at a time: ops/s | ratio to raw | CPU ms/op | {IN_FLIGHT} in "
+        f"flight: ops/s | ratio to raw | CPU ms/op |",
+        "|---|---:|---:|---:|---:|---:|---:|",
     ]
     lines += [
-        f"| {name} | {rate:,.0f} | {rate / raw[0]:.2f} | {cpu:.3f} |"
+        f"| {name} | {rate:,.0f} | {rate / raw[0]:.2f} | {cpu:.3f} | "
+        f"{median_in_flight[name][0]:,.0f} | {median_in_flight[name][0] / raw[0]:.2f} | "
+        f"{median_in_flight[name][1]:.3f} |"
         for name, (rate, cpu) in median.items()
     ]
     lines += [
-        f"| raw sqlite3 single-row upsert (baseline) | {raw[0]:,.0f} | 1.00 | {raw[1]:.3f} |",
+        f"| raw sqlite3 single-row upsert (baseline) | {raw[0]:,.0f} | 1.00 | {raw[1]:.3f} | | | |",
         "",
     ]
     lines += ["| operation | rows written |", "|---|---:|"]
@@ -330,8 +368,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as scratch:
         directory = args.dir or Path(scratch)
         directory.mkdir(parents=True, exist_ok=True)
-        lines = asyncio.run(measure(directory, args.ops))
-        lines += asyncio.run(measure_pipeline(directory, 200))
+        lines = uvloop.run(measure(directory, args.ops))
+        lines += uvloop.run(measure_pipeline(directory, 200))
         lines += [
             "",
             f"Webhooks through the local runtime: Telegram mentions ({args.webhooks}, or one per "

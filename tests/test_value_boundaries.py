@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from chatstate.json_values import encode_json
+from chatstate.json_values import decode_json_items, encode_json
 from chatstate.rpc_values import RpcConversionError, cross_rpc
 
 
@@ -56,3 +56,18 @@ def test_cross_rpc_copies_containers() -> None:
 def test_cross_rpc_names_where_a_value_cannot_cross(value: Any, message: str) -> None:
     with pytest.raises(RpcConversionError, match=message):
         cross_rpc(value, "operations")
+
+
+def test_decode_json_items_reads_each_text_as_one_value() -> None:
+    assert decode_json_items(['{"a":1}', "[1,2]", '"x"', "null"], "entry") == [
+        {"a": 1},
+        [1, 2],
+        "x",
+        None,
+    ]
+
+
+@pytest.mark.parametrize("texts", [['{"a":1}', "{oops"], ["1,2"], ["1", ""]])
+def test_decode_json_items_refuses_a_text_that_is_not_one_json_value(texts: list[str]) -> None:
+    with pytest.raises(ValueError, match="expected JSON-encoded entry"):
+        decode_json_items(texts, "entry")

@@ -16,7 +16,7 @@ from typing import Any, Generic, TypeVar
 from sharding import ShardRouter
 
 from .errors import ShardCallError, StateNotConnectedError, error_from_wire
-from .json_values import JsonValue, decode_json, encode_json
+from .json_values import JsonValue, decode_json, decode_json_items, encode_json
 from .ports import Clock, ShardCall
 from .stores import NamespacedStore
 
@@ -243,7 +243,7 @@ class StateBatch:
         _check_id(key, "key")
 
         def decode(raw: Any) -> list[JsonValue]:
-            return [decode_json(item, f"list entry for {key}") for item in raw]
+            return decode_json_items(raw, f"list entry for {key}")
 
         operation: list[Any] = ["get_list", key] if newest is None else ["get_list", key, newest]
         return self._add(self._adapter.router.for_key(key), operation, decode)

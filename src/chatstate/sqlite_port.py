@@ -86,6 +86,8 @@ class SqlitePort:
             self._conn.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as error:
             return [(False, error)] * len(works)
+        if len(works) == 1:
+            return self._run_alone(works[0])
         outcomes: list[tuple[bool, Any]] = []
         for work in works:
             self._conn.execute("SAVEPOINT work")
@@ -105,6 +107,22 @@ class SqlitePort:
                 self._conn.execute("ROLLBACK")
             return [(False, error)] * len(works)
         return outcomes
+
+    def _run_alone(self, work: Callable[[], Any]) -> list[tuple[bool, Any]]:
+        """A group of one needs no savepoint: its failure rolls back the whole transaction."""
+        try:
+            value = work()
+        except Exception as error:
+            if self._conn.in_transaction:  # SQLite may have rolled back already (a full disk)
+                self._conn.execute("ROLLBACK")
+            return [(False, error)]
+        try:
+            self._conn.execute("COMMIT")
+        except sqlite3.Error as error:
+            if self._conn.in_transaction:
+                self._conn.execute("ROLLBACK")
+            return [(False, error)]
+        return [(True, value)]
 
     def copy_tables_from(self, other: Path, tables: list[str]) -> None:
         """Copy every row of these tables from another database file, in one transaction;
