@@ -40,6 +40,12 @@ def parse_body(content_type: str, body: bytes) -> dict[str, Any]:
     return fields
 
 
+class _ListeningServer(ThreadingHTTPServer):
+    # The standard library listens with a backlog of 5: a burst of new connections beyond it
+    # waits for TCP's one-second SYN retry, which the real APIs never make a client do.
+    request_queue_size = 128
+
+
 class FakeApis:
     def __init__(self, telegram_token: str, slack_token: str, bot_username: str) -> None:
         self.telegram_token = telegram_token
@@ -57,7 +63,7 @@ class FakeApis:
         self._message_ids = iter(range(1000, 10**6))
         # Answers to give instead of the normal one, first in first out, per method.
         self._scripted: dict[str, list[tuple[int, dict[str, Any], dict[str, str]]]] = {}
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
+        self.server = _ListeningServer(("127.0.0.1", 0), self._handler_class())
         self.server.daemon_threads = True
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
