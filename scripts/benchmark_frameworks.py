@@ -118,17 +118,29 @@ def main() -> None:
         "reply p50 ms | reply p99 ms | open files | RSS MB |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
+    ratios = [
+        "",
+        "| chats | webhooks/s: ÷ aiogram+Redis | ÷ aiogram+MemoryStorage | CPU ms/webhook: ÷ "
+        "aiogram+Redis | ÷ aiogram+MemoryStorage |",
+        "|---:|---:|---:|---:|---:|",
+    ]
     with tempfile.TemporaryDirectory() as scratch:
         for chats in args.chats:
+            measured = []
             for kind, label in SYSTEMS:
                 started = time.monotonic()
-                rows.append(
-                    measure_webhooks(
-                        Path(scratch), args.webhooks, args.concurrency, chats, kind, label
-                    )
+                row = measure_webhooks(
+                    Path(scratch), args.webhooks, args.concurrency, chats, kind, label
                 )
+                rows.append(row)
+                measured.append([float(cell) for cell in row.split("|")[2:4]])
                 print(f"{label}{chats}: {time.monotonic() - started:.0f} s", file=sys.stderr)
-    print("\n".join(rows))
+            (ours, ours_cpu), (redis, redis_cpu), (memory, memory_cpu) = measured
+            ratios.append(
+                f"| {chats:,} | {ours / redis:.2f} | {ours / memory:.2f} | "
+                f"{ours_cpu / redis_cpu:.2f} | {ours_cpu / memory_cpu:.2f} |"
+            )
+    print("\n".join(rows + ratios))
 
 
 if __name__ == "__main__":
