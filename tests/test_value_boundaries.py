@@ -37,11 +37,20 @@ def test_cross_rpc_turns_whole_floats_into_ints_and_bytes_into_memoryview() -> N
     assert isinstance(crossed["b"], memoryview) and bytes(crossed["b"]) == b"hi"
 
 
-def test_cross_rpc_copies_containers() -> None:
-    sent: dict[str, Any] = {"items": [1]}
+@pytest.mark.parametrize(
+    "sent", [{"items": [1]}, {"a": "x", "b": None, "c": True}, ["x", 1, None, False]]
+)
+def test_cross_rpc_copies_containers(sent: Any) -> None:
+    before = repr(sent)
     crossed = cross_rpc(sent)
-    crossed["items"].append(2)
-    assert sent == {"items": [1]}
+    assert crossed == sent and crossed is not sent
+    if isinstance(crossed, dict):
+        crossed["added"] = 1
+        if "items" in crossed:
+            crossed["items"].append(2)
+    else:
+        crossed.append("added")
+    assert repr(sent) == before
 
 
 @pytest.mark.parametrize(

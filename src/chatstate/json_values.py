@@ -42,14 +42,13 @@ def decode_json_items(texts: list[str], label: str) -> list[JsonValue]:
     parsing each (a history read decodes up to its whole length). The texts are the store's
     own, each written by encode_json; should the joined parse fail or count differently, the
     item-by-item parse names the text that is not JSON."""
-    if all(isinstance(text, str) for text in texts):
-        try:
-            items: list[JsonValue] = json.loads("[" + ",".join(texts) + "]")
-        except ValueError:
-            pass  # one of them is not JSON: the item-by-item parse says which
-        else:
-            if len(items) == len(texts):
-                return items
+    try:
+        items: list[JsonValue] = json.loads("[" + ",".join(texts) + "]")
+    except (TypeError, ValueError):
+        pass  # one of them is not JSON text: the item-by-item parse says which
+    else:
+        if len(items) == len(texts):
+            return items
     return [decode_json(text, label) for text in texts]
 
 

@@ -15,6 +15,11 @@ class RpcConversionError(TypeError):
     """A value that Durable Object RPC would refuse to carry."""
 
 
+# Carried as they are. Checked for a whole container at once by `issuperset(map(type, ...))`,
+# which runs in C: most operations and replies hold nothing else.
+_PLAIN = frozenset({str, int, bool, type(None)})
+
+
 class _Refused(Exception):
     """Raised deep inside a value; each level on the way out adds its part of the path, so a
     value that crosses (nearly all of them, every shard call) never pays for building paths."""
@@ -45,6 +50,14 @@ def _cross(value: Any) -> Any:
         raise _Refused(f"{type(value).__name__} is rejected by RPC conversion")
     if isinstance(value, bytes | memoryview):
         return memoryview(bytes(value))
+    if kind is list and _PLAIN.issuperset(map(type, value)):
+        return list(value)
+    if (
+        kind is dict
+        and _PLAIN.issuperset(map(type, value.values()))
+        and {str}.issuperset(map(type, value))
+    ):
+        return dict(value)
     if isinstance(value, list):
         crossed_items = []
         for index, item in enumerate(value):

@@ -31,7 +31,6 @@ class SqlitePort:
             timeout=BUSY_TIMEOUT_MS / 1000,
             check_same_thread=False,
         )
-        self._conn.row_factory = sqlite3.Row
         if path is not None:
             self._enable_wal()
             self._conn.execute("PRAGMA synchronous = FULL")
@@ -55,7 +54,17 @@ class SqlitePort:
         return self._conn.total_changes
 
     def exec(self, sql: str, *params: SqlValue) -> list[Row]:
-        return [dict(row) for row in self._conn.execute(sql, params).fetchall()]
+        cursor = self._conn.execute(sql, params)
+        rows = cursor.fetchall()
+        if not rows:
+            return []
+        # Plain tuples named here cost half of sqlite3.Row turned into dicts (a history read
+        # turns up to its whole length into rows).
+        names = [column[0] for column in cursor.description]
+        if len(names) == 1:
+            (name,) = names
+            return [{name: value} for (value,) in rows]
+        return [dict(zip(names, row, strict=True)) for row in rows]
 
     def transaction(self, fn: Callable[[], T]) -> T:
         if self._conn.in_transaction:
