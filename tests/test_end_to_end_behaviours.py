@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import json
 import resource
+import shutil
 import signal
 import socket
+import subprocess
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -359,6 +361,51 @@ def test_a_data_directory_of_the_first_layout_is_migrated_and_its_queued_update_
         server.stop()
     assert not (data / "messenger.sqlite3").exists()
     assert not (data / "shards" / "telegram%3A-100777.sqlite3").exists()
+
+
+def set_immutable(paths: list[Path], on: bool) -> None:
+    """chattr +i / -i: even root cannot write an immutable file or add to an immutable
+    directory, and the open files refuse writes too (a permission change would not stop root,
+    and a read-only remount is refused while the server holds its files)."""
+    subprocess.run(["chattr", "+i" if on else "-i", *map(str, paths)], check=True)
+
+
+def test_a_data_directory_made_read_only_answers_503_loses_nothing_and_recovers_by_itself(
+    tmp_path: Path, apis: FakeApis
+) -> None:
+    if shutil.which("chattr") is None:
+        pytest.skip("needs chattr (e2fsprogs) to make the data directory read-only")
+    shards = tmp_path / "data" / "shards"
+    server = LocalServer(tmp_path / "data", apis.base, tmp_path / "server.log").start()
+    frozen: list[Path] = []
+    try:
+        accepted = telegram_message_update(-100891, "before", bot_username=BOT_USERNAME)
+        assert post_telegram(server, accepted).status_code == 200
+        apis.wait_for("sendMessage", 1)
+        # The shared-memory index stays writable: it is mapped into memory, not written.
+        frozen = [shards, *(p for p in shards.iterdir() if not p.name.endswith("-shm"))]
+        try:
+            set_immutable(frozen, True)
+        except subprocess.CalledProcessError:
+            frozen = []
+            pytest.skip("this filesystem or user cannot set the immutable attribute")
+        during = [
+            telegram_message_update(-100892 - n, "during", bot_username=BOT_USERNAME)
+            for n in range(5)
+        ]
+        assert {post_telegram(server, u).status_code for u in during} == {503}
+        set_immutable(frozen, False)
+        frozen = []
+        # The platform retries what got 503; writing works again without a restart.
+        assert {post_telegram(server, u).status_code for u in during} == {200}
+        replies = apis.wait_for("sendMessage", 6)
+        assert sorted(r["chat_id"] for r in replies[1:]) == sorted(-100892 - n for n in range(5))
+        assert post_telegram(server, accepted).status_code == 200  # still a duplicate
+        assert len(apis.sent("sendMessage")) == 6
+    finally:
+        if frozen:
+            set_immutable(frozen, False)
+        server.stop()
 
 
 def test_a_full_disk_answers_503_loses_nothing_accepted_and_recovers_by_itself(
