@@ -370,6 +370,32 @@ def set_immutable(paths: list[Path], on: bool) -> None:
     subprocess.run(["chattr", "+i" if on else "-i", *map(str, paths)], check=True)
 
 
+def check_a_write_fault(
+    server: LocalServer,
+    apis: FakeApis,
+    chat: int,
+    break_writes: Callable[[], None],
+    mend_writes: Callable[[], None],
+) -> None:
+    """An update accepted before the fault; five during it get 503; once writing works again,
+    the platform's retries get 200 and each is handled once; the first is still a duplicate."""
+    accepted = telegram_message_update(chat, "before", bot_username=BOT_USERNAME)
+    assert post_telegram(server, accepted).status_code == 200
+    apis.wait_for("sendMessage", 1)
+    break_writes()
+    during = [
+        telegram_message_update(chat - 1 - n, "during", bot_username=BOT_USERNAME) for n in range(5)
+    ]
+    assert {post_telegram(server, u).status_code for u in during} == {503}
+    mend_writes()
+    # Writing works again without a restart.
+    assert {post_telegram(server, u).status_code for u in during} == {200}
+    replies = apis.wait_for("sendMessage", 6)
+    assert sorted(r["chat_id"] for r in replies[1:]) == sorted(chat - 1 - n for n in range(5))
+    assert post_telegram(server, accepted).status_code == 200  # still a duplicate
+    assert len(apis.sent("sendMessage")) == 6
+
+
 def test_a_data_directory_made_read_only_answers_503_loses_nothing_and_recovers_by_itself(
     tmp_path: Path, apis: FakeApis
 ) -> None:
@@ -378,33 +404,25 @@ def test_a_data_directory_made_read_only_answers_503_loses_nothing_and_recovers_
     shards = tmp_path / "data" / "shards"
     server = LocalServer(tmp_path / "data", apis.base, tmp_path / "server.log").start()
     frozen: list[Path] = []
-    try:
-        accepted = telegram_message_update(-100891, "before", bot_username=BOT_USERNAME)
-        assert post_telegram(server, accepted).status_code == 200
-        apis.wait_for("sendMessage", 1)
+
+    def freeze() -> None:
         # The shared-memory index stays writable: it is mapped into memory, not written.
-        frozen = [shards, *(p for p in shards.iterdir() if not p.name.endswith("-shm"))]
+        paths = [shards, *(p for p in shards.iterdir() if not p.name.endswith("-shm"))]
         try:
-            set_immutable(frozen, True)
+            set_immutable(paths, True)
         except subprocess.CalledProcessError:
-            frozen = []
             pytest.skip("this filesystem or user cannot set the immutable attribute")
-        during = [
-            telegram_message_update(-100892 - n, "during", bot_username=BOT_USERNAME)
-            for n in range(5)
-        ]
-        assert {post_telegram(server, u).status_code for u in during} == {503}
+        frozen.extend(paths)
+
+    def thaw() -> None:
         set_immutable(frozen, False)
-        frozen = []
-        # The platform retries what got 503; writing works again without a restart.
-        assert {post_telegram(server, u).status_code for u in during} == {200}
-        replies = apis.wait_for("sendMessage", 6)
-        assert sorted(r["chat_id"] for r in replies[1:]) == sorted(-100892 - n for n in range(5))
-        assert post_telegram(server, accepted).status_code == 200  # still a duplicate
-        assert len(apis.sent("sendMessage")) == 6
+        frozen.clear()
+
+    try:
+        check_a_write_fault(server, apis, -100891, freeze, thaw)
     finally:
         if frozen:
-            set_immutable(frozen, False)
+            thaw()
         server.stop()
 
 
@@ -412,24 +430,17 @@ def test_a_full_disk_answers_503_loses_nothing_accepted_and_recovers_by_itself(
     tmp_path: Path, apis: FakeApis
 ) -> None:
     server = LocalServer(tmp_path / "data", apis.base, tmp_path / "server.log").start()
-    assert server.process is not None
+    process = server.process
+    assert process is not None
+
+    def fill_disk() -> None:
+        # Any write that grows a file fails (EFBIG, SQLITE_FULL).
+        resource.prlimit(process.pid, resource.RLIMIT_FSIZE, (0, resource.RLIM_INFINITY))
+
+    def free_disk() -> None:
+        resource.prlimit(process.pid, resource.RLIMIT_FSIZE, (resource.RLIM_INFINITY,) * 2)
+
     try:
-        accepted = telegram_message_update(-100881, "before", bot_username=BOT_USERNAME)
-        assert post_telegram(server, accepted).status_code == 200
-        apis.wait_for("sendMessage", 1)
-        # The disk is full: any write that grows a file fails (EFBIG, SQLITE_FULL).
-        resource.prlimit(server.process.pid, resource.RLIMIT_FSIZE, (0, resource.RLIM_INFINITY))
-        during = [
-            telegram_message_update(-100882 - n, "during", bot_username=BOT_USERNAME)
-            for n in range(5)
-        ]
-        assert {post_telegram(server, u).status_code for u in during} == {503}
-        resource.prlimit(server.process.pid, resource.RLIMIT_FSIZE, (resource.RLIM_INFINITY,) * 2)
-        # The platform retries what got 503; writing works again without a restart.
-        assert {post_telegram(server, u).status_code for u in during} == {200}
-        replies = apis.wait_for("sendMessage", 6)
-        assert sorted(r["chat_id"] for r in replies[1:]) == sorted(-100882 - n for n in range(5))
-        assert post_telegram(server, accepted).status_code == 200  # still a duplicate
-        assert len(apis.sent("sendMessage")) == 6
+        check_a_write_fault(server, apis, -100881, fill_disk, free_disk)
     finally:
         server.stop()

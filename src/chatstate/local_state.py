@@ -308,12 +308,11 @@ def _write_layout(layout: Path, files: int) -> None:
 NOT_MERGED = {"chat_state_schema", "chat_state_metadata"}
 
 
-def merge_into_one_file(directory: Path, files: int, clock: Clock) -> int:
+def merge_into_one_file(directory: Path, files: int, clock: Clock) -> None:
     """Merge a directory laid out in `files` files into one: every shard maps to the first
     file then, so the others' rows move into it. Each file's move is one transaction, and the
     file is removed only after it committed: a crash in between repeats the move, which
-    replaces rows with themselves. Returns how many files were merged."""
-    merged = 0
+    replaces rows with themselves."""
     target = SqlitePort(directory / state_file_name(0))
     try:
         migrate(target, clock)
@@ -338,10 +337,8 @@ def merge_into_one_file(directory: Path, files: int, clock: Clock) -> int:
             target.copy_tables_from(old, tables)
             for leftover in (old, Path(f"{old}-wal"), Path(f"{old}-shm")):
                 leftover.unlink(missing_ok=True)
-            merged += 1
     finally:
         target.close()
-    return merged
 
 
 def migrate_per_shard_files(directory: Path, files: int, router: ShardRouter, clock: Clock) -> int:

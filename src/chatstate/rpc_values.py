@@ -61,11 +61,6 @@ def _cross(value: Any) -> Any:
     if isinstance(value, list):
         crossed_items = []
         for index, item in enumerate(value):
-            item_kind = type(item)
-            # Operations and replies are mostly lists of strings and ints: no call for those.
-            if item_kind is str or item_kind is int or item is None:
-                crossed_items.append(item)
-                continue
             try:
                 crossed_items.append(_cross(item))
             except _Refused as refused:
@@ -77,10 +72,6 @@ def _cross(value: Any) -> Any:
         for key, item in value.items():
             if not isinstance(key, str):
                 raise _Refused(f"object key {key!r} is not a string")
-            item_kind = type(item)
-            if item_kind is str or item_kind is int or item is None:
-                crossed[key] = item
-                continue
             try:
                 crossed[key] = _cross(item)
             except _Refused as refused:

@@ -109,13 +109,7 @@ class SqlitePort:
             else:
                 self._conn.execute("RELEASE work")
                 outcomes.append((True, value))
-        try:
-            self._conn.execute("COMMIT")
-        except sqlite3.Error as error:
-            if self._conn.in_transaction:
-                self._conn.execute("ROLLBACK")
-            return [(False, error)] * len(works)
-        return outcomes
+        return self._commit(outcomes)
 
     def _run_alone(self, work: Callable[[], Any]) -> list[tuple[bool, Any]]:
         """A group of one needs no savepoint: its failure rolls back the whole transaction."""
@@ -125,13 +119,17 @@ class SqlitePort:
             if self._conn.in_transaction:  # SQLite may have rolled back already (a full disk)
                 self._conn.execute("ROLLBACK")
             return [(False, error)]
+        return self._commit([(True, value)])
+
+    def _commit(self, outcomes: list[tuple[bool, Any]]) -> list[tuple[bool, Any]]:
+        """Commit the group; when the commit itself fails, every work in it failed."""
         try:
             self._conn.execute("COMMIT")
         except sqlite3.Error as error:
             if self._conn.in_transaction:
                 self._conn.execute("ROLLBACK")
-            return [(False, error)]
-        return [(True, value)]
+            return [(False, error)] * len(outcomes)
+        return outcomes
 
     def copy_tables_from(self, other: Path, tables: list[str]) -> None:
         """Copy every row of these tables from another database file, in one transaction;
