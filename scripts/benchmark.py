@@ -28,11 +28,11 @@ from chatstate.chat.events import Message
 from chatstate.chat.runtime import Chat
 from chatstate.chat.thread import Thread
 from chatstate.chat.work_index import ShardWorkIndex
-from chatstate.console.index import CONSOLE_SHARD, ConsoleIndex
-from chatstate.http import HttpRequest
+from chatstate.http.messages import HttpRequest
 from chatstate.local.http11_client import Http11Client
-from chatstate.local_state import LocalStateAdapter
 from chatstate.platforms.telegram import TelegramPlatform
+from chatstate.routes.console.index import CONSOLE_SHARD, ConsoleIndex
+from chatstate.state.backends.sqlite_files import LocalStateAdapter
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from measurements import TelegramStub, percentile, process_cpu_s, process_rss_mb

@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable
 import httpx
 
 sys.path.insert(0, "src")
-from chatstate.http_client import HttpResult
+from chatstate.http.client import HttpResult
 from chatstate.local.http11_client import Http11Client
 
 

@@ -20,16 +20,16 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from chatstate.adapter import StateAdapter
 from chatstate.chat.concurrency import Concurrency
 from chatstate.chat.events import Inbound
 from chatstate.chat.runtime import Chat
 from chatstate.chat.work_index import ParentWorkIndex
-from chatstate.http import HttpRequest
-from chatstate.kv import open_kv_state
-from chatstate.local_state import LocalStateAdapter, open_local_state, wall_clock_ms
+from chatstate.http.messages import HttpRequest
 from chatstate.platforms.telegram import TelegramPlatform
-from chatstate.sqlite_port import SqlitePort
+from chatstate.state.adapter import StateAdapter
+from chatstate.state.backends.kv import open_kv_state
+from chatstate.state.backends.sqlite_files import LocalStateAdapter, open_local_state, wall_clock_ms
+from chatstate.state.backends.sqlite_port import SqlitePort
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "src"), str(ROOT / "tests")]

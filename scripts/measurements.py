@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from chatstate.http_client import HttpResult
+from chatstate.http.client import HttpResult
 
 
 def percentile(values: list[float], share: float) -> float:

@@ -12,9 +12,9 @@ from chatstate.conversations.agents import Agents, RequestInProgressError, Threa
 from chatstate.conversations.chat_completions import chat_completions_responder
 from chatstate.conversations.chat_turns import CHAT_LEASE_MS, ChatTurns, ResponderFailedError
 from chatstate.conversations.responder import AgentTurn, Responder, default_responder
-from chatstate.http_client import HttpStatusError
+from chatstate.http.client import HttpStatusError
 from chatstate.local.http11_client import Http11Client
-from chatstate.local_state import LocalStateAdapter
+from chatstate.state.backends.sqlite_files import LocalStateAdapter
 from support.clock import FakeClock
 from support.fake_chat_completions import FakeChatCompletions
 

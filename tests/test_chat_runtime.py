@@ -16,9 +16,9 @@ from chatstate.chat.runtime import Chat, Context
 from chatstate.chat.thread import Thread
 from chatstate.chat.work_index import ParentWorkIndex, ShardWorkIndex, WorkIndex
 from chatstate.errors import LockLostError
-from chatstate.local_state import LocalStateAdapter
 from chatstate.platforms.base import PlatformApiError
-from chatstate.sqlite_port import SqlitePort
+from chatstate.state.backends.sqlite_files import LocalStateAdapter
+from chatstate.state.backends.sqlite_port import SqlitePort
 from support.fake_platform import FakePlatform, ManualSleep, action, as_inbound, message
 
 THREAD = "fake:c1:t1"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from chatstate import QueueEntry
-from chatstate.local_state import LocalStateAdapter
+from chatstate.state.backends.sqlite_files import LocalStateAdapter
 from support.clock import FakeClock
 
 SHARD = "telegram:1"

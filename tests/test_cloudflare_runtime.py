@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import workers
 
-import state_agent
+from chatstate.cloudflare import state_agent
 from chatstate.platforms.slack import signature
 from entry import ChatMessenger, ChatSdkStateAgent, Default
 from support.clock import FakeClock

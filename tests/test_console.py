@@ -11,22 +11,28 @@ from typing import Any
 
 import pytest
 
-from chatstate.adapter import StateAdapter
+from chatstate.app.config import BotConfig, ConfigError
 from chatstate.chat.concurrency import Concurrency
 from chatstate.chat.events import Message
 from chatstate.chat.runtime import Chat
 from chatstate.chat.thread import Thread
 from chatstate.chat.work_index import ShardWorkIndex
-from chatstate.config import BotConfig, ConfigError
-from chatstate.console.auth import COOKIE, CSRF_HEADER, new_session, session_cookie, session_of
-from chatstate.console.index import CONSOLE_SHARD, ConsoleIndex
-from chatstate.console.routes import ConsoleApp
 from chatstate.conversations.agents import Agents
-from chatstate.http import HttpRequest, HttpResponse
-from chatstate.kv import open_kv_state
+from chatstate.http.messages import HttpRequest, HttpResponse
 from chatstate.local.__main__ import console_banner
-from chatstate.local_state import LocalStateAdapter
 from chatstate.platforms.web import WebPlatform, web_thread
+from chatstate.routes.console.auth import (
+    COOKIE,
+    CSRF_HEADER,
+    new_session,
+    session_cookie,
+    session_of,
+)
+from chatstate.routes.console.index import CONSOLE_SHARD, ConsoleIndex
+from chatstate.routes.console.routes import ConsoleApp
+from chatstate.state.adapter import StateAdapter
+from chatstate.state.backends.kv import open_kv_state
+from chatstate.state.backends.sqlite_files import LocalStateAdapter
 from support.clock import FakeClock
 from support.fake_platform import FakePlatform, as_inbound, message
 from support.kv_double import KvNamespaceDouble

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from chatstate import QueueEntry, open_local_state
-from chatstate.local_state import LocalStateAdapter
-from chatstate.schema import LATEST_VERSION, migrate, schema_version
-from chatstate.sqlite_port import SqlitePort
+from chatstate.state.backends.sqlite_files import LocalStateAdapter
+from chatstate.state.backends.sqlite_port import SqlitePort
+from chatstate.state.schema import LATEST_VERSION, migrate, schema_version
 from support.clock import FakeClock
 
 TESTS = Path(__file__).parent

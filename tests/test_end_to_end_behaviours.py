@@ -18,12 +18,12 @@ import httpx
 import pytest
 
 from chatstate.chat.work_index import ParentWorkIndex
-from chatstate.http import HttpRequest
-from chatstate.http_client import HttpResult
+from chatstate.http.client import HttpResult
+from chatstate.http.messages import HttpRequest
 from chatstate.platforms.telegram import TelegramPlatform
-from chatstate.schema import migrate
-from chatstate.sqlite_port import SqlitePort
-from chatstate.store import ShardStore
+from chatstate.state.backends.sqlite_port import SqlitePort
+from chatstate.state.schema import migrate
+from chatstate.state.store import ShardStore
 from support.e2e import TELEGRAM_HEADERS, post_slack, post_telegram, queue_depth
 from support.fake_apis import FakeApis
 from support.local_server import (
@@ -349,7 +349,7 @@ def test_a_data_directory_of_the_first_layout_is_migrated_and_its_queued_update_
         [["enqueue", "telegram:-100777", json.dumps(entry), now + 90_000, 10, False]]
     )
     shard.close()
-    parent = SqlitePort(data / "messenger.sqlite3")
+    parent = SqlitePort(data / "chatstate.cloudflare.messenger.sqlite3")
     ParentWorkIndex(parent).accepting("telegram:-100777")
     parent.close()
 
@@ -359,7 +359,7 @@ def test_a_data_directory_of_the_first_layout_is_migrated_and_its_queued_update_
         assert "You said: @my_bot left behind" in reply["text"]
     finally:
         server.stop()
-    assert not (data / "messenger.sqlite3").exists()
+    assert not (data / "chatstate.cloudflare.messenger.sqlite3").exists()
     assert not (data / "shards" / "telegram%3A-100777.sqlite3").exists()
 
 

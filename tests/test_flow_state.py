@@ -19,7 +19,7 @@ from chatstate.conversations.flow_state import (
     SqliteStorage,
 )
 from chatstate.conversations.redis_state import RedisStorage
-from chatstate.local_state import open_local_state
+from chatstate.state.backends.sqlite_files import open_local_state
 from support.clock import FakeClock
 from support.redis_server import RedisServer
 

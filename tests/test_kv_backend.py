@@ -9,10 +9,10 @@ import pytest
 
 from chatstate import ShardCallError
 from chatstate.conversations.agents import Agents
-from chatstate.kv import KvError, KvRateLimitedError, KvStateAdapter, open_kv_state
-from chatstate.kv.client import MAX_KEY_BYTES
-from chatstate.kv.rest_client import KvRestClient
 from chatstate.local.http11_client import Http11Client
+from chatstate.state.backends.kv import KvError, KvRateLimitedError, KvStateAdapter, open_kv_state
+from chatstate.state.backends.kv.client import MAX_KEY_BYTES
+from chatstate.state.backends.kv.rest_client import KvRestClient
 from support.clock import FakeClock
 from support.fake_kv_api import ACCOUNT_ID, API_TOKEN, NAMESPACE_ID, FakeKvApi
 from support.kv_double import KvNamespaceDouble

@@ -17,11 +17,11 @@ from urllib.parse import quote
 import pytest
 
 from chatstate import LockLostError, open_local_state
-from chatstate.adapter import QueueEntry
-from chatstate.local_state import LAYOUT_FILE, LocalStateAdapter, state_file_name
-from chatstate.schema import migrate
-from chatstate.sqlite_port import SqlitePort
-from chatstate.store import ShardStore
+from chatstate.state.adapter import QueueEntry
+from chatstate.state.backends.sqlite_files import LAYOUT_FILE, LocalStateAdapter, state_file_name
+from chatstate.state.backends.sqlite_port import SqlitePort
+from chatstate.state.schema import migrate
+from chatstate.state.store import ShardStore
 from support.clock import FakeClock
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from chatstate.local_state import LocalStateAdapter, open_local_state
+from chatstate.state.backends.sqlite_files import LocalStateAdapter, open_local_state
 from support.clock import FakeClock
 
 

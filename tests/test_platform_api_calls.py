@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from chatstate.chat.events import Action, Inbound, Message
-from chatstate.http import HttpRequest
-from chatstate.http_client import HttpResult
+from chatstate.http.client import HttpResult
+from chatstate.http.messages import HttpRequest
 from chatstate.platforms.base import PlatformApiError
 from chatstate.platforms.slack import SlackPlatform
 from chatstate.platforms.telegram import INLINE_CHANNEL, TelegramPlatform

@@ -6,14 +6,14 @@ import json
 
 import pytest
 
+from chatstate.app.config import BotConfig, ConfigError
 from chatstate.chat.events import Inbound, Message
 from chatstate.chat.transcripts import Transcripts
-from chatstate.config import BotConfig, ConfigError
-from chatstate.http import HttpRequest
-from chatstate.http_client import HttpResult
-from chatstate.local_state import LocalStateAdapter
+from chatstate.http.client import HttpResult
+from chatstate.http.messages import HttpRequest
 from chatstate.platforms.slack import SlackPlatform
 from chatstate.platforms.telegram import TelegramPlatform
+from chatstate.state.backends.sqlite_files import LocalStateAdapter
 from support.payloads import slack_event, telegram_message_update
 
 

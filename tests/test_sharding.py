@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from sharding import ShardRouter, default_key_shard, default_thread_shard
+from chatstate.state.sharding import ShardRouter, default_key_shard, default_thread_shard
 
 
 @pytest.mark.parametrize(

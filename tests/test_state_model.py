@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from chatstate import Lock, LockLostError, QueueEntry, open_local_state
-from sharding import ShardRouter
+from chatstate.state.sharding import ShardRouter
 from support.clock import FakeClock
 
 THREADS = ["telegram:1", "telegram:1:5", "telegram:2"]

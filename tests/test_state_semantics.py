@@ -19,9 +19,9 @@ from chatstate import (
     StateNotConnectedError,
     open_local_state,
 )
-from chatstate.kv import KvStateAdapter, open_kv_state
-from chatstate.local_state import LocalStateAdapter
 from chatstate.ports import Row, SqlValue
+from chatstate.state.backends.kv import KvStateAdapter, open_kv_state
+from chatstate.state.backends.sqlite_files import LocalStateAdapter
 from support.clock import FakeClock
 from support.kv_double import KvNamespaceDouble
 

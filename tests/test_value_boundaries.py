@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from chatstate.json_values import decode_json_items, encode_json
-from chatstate.rpc_values import RpcConversionError, cross_rpc
+from chatstate.state.json_values import decode_json_items, encode_json
+from chatstate.state.rpc_values import RpcConversionError, cross_rpc
 
 
 def test_encode_json_is_compact_and_keeps_non_ascii_text() -> None:

@@ -18,12 +18,12 @@ from chatstate import open_local_state
 from chatstate.chat.events import Inbound
 from chatstate.chat.runtime import Chat
 from chatstate.chat.work_index import ParentWorkIndex
-from chatstate.http import HttpRequest
-from chatstate.http_client import HttpResult
-from chatstate.ingress import Ingress
+from chatstate.http.client import HttpResult
+from chatstate.http.messages import HttpRequest
 from chatstate.platforms.slack import SlackPlatform
 from chatstate.platforms.telegram import SECRET_HEADER, TelegramPlatform
-from chatstate.sqlite_port import SqlitePort
+from chatstate.routes.webhooks import Ingress
+from chatstate.state.backends.sqlite_port import SqlitePort
 from support.payloads import slack_signed_headers
 
 SECRET = "fuzz-secret"

@@ -15,7 +15,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from chatstate.kv.client import KvError, KvRateLimitedError
+from chatstate.state.backends.kv.client import KvError, KvRateLimitedError
 from support.kv_double import KvNamespaceDouble
 
 ACCOUNT_ID = "0123456789abcdef0123456789abcdef"

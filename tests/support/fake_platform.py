@@ -8,7 +8,7 @@ from itertools import count
 from typing import Any
 
 from chatstate.chat.events import Action, Author, Button, Inbound, Message
-from chatstate.http import HttpRequest, HttpResponse
+from chatstate.http.messages import HttpRequest, HttpResponse
 from chatstate.platforms.base import LockScope
 
 _ids = count(1)

@@ -19,7 +19,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from chatstate.kv.client import (
+from chatstate.state.backends.kv.client import (
     LIST_PAGE_LIMIT,
     MAX_KEY_BYTES,
     MAX_VALUE_BYTES,

@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from chatstate import QueueEntry, StateAdapter, open_local_state
-from chatstate.kv import open_kv_state
+from chatstate.state.backends.kv import open_kv_state
 from support.clock import FakeClock
 from support.kv_double import KvNamespaceDouble
 

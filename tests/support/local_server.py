@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from chatstate.config import CONFIG_KEYS
+from chatstate.app.config import CONFIG_KEYS
 
 TELEGRAM_TOKEN = "123456:TEST-telegram-token"
 TELEGRAM_SECRET = "test-webhook-secret_0123"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..json_values import JsonValue
+from chatstate.state.json_values import JsonValue
 
 
 @dataclass(frozen=True)

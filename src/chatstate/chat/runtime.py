@@ -20,16 +20,21 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..adapter import Lock, Pending, QueueEntry, StateAdapter, StateBatch
-from ..console.index import LAST_ERROR_TTL_MS, ConsoleIndex, HandlerFailure, last_error_key
-from ..conversations.responder import Responder
-from ..errors import LockLostError
-from ..platforms.base import Platform
-from .concurrency import Concurrency
-from .events import Action, Event, Inbound, Message, event_from_json
-from .thread import Thread
-from .transcripts import Transcripts
-from .work_index import WorkIndex
+from chatstate.chat.concurrency import Concurrency
+from chatstate.chat.events import Action, Event, Inbound, Message, event_from_json
+from chatstate.chat.thread import Thread
+from chatstate.chat.transcripts import Transcripts
+from chatstate.chat.work_index import WorkIndex
+from chatstate.conversations.responder import Responder
+from chatstate.errors import LockLostError
+from chatstate.platforms.base import Platform
+from chatstate.routes.console.index import (
+    LAST_ERROR_TTL_MS,
+    ConsoleIndex,
+    HandlerFailure,
+    last_error_key,
+)
+from chatstate.state.adapter import Lock, Pending, QueueEntry, StateAdapter, StateBatch
 
 logger = logging.getLogger("chatstate.chat")
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 import dataclasses
 from typing import TYPE_CHECKING, Any
 
-from ..adapter import Lock
-from ..conversations.agents import ThreadMemory
-from .events import Button, Message
+from chatstate.chat.events import Button, Message
+from chatstate.conversations.agents import ThreadMemory
+from chatstate.state.adapter import Lock
 
 if TYPE_CHECKING:
-    from ..platforms.base import Platform
-    from .runtime import Chat
+    from chatstate.chat.runtime import Chat
+    from chatstate.platforms.base import Platform
 
 THREAD_STATE_TTL_MS = 30 * 24 * 3600 * 1000
 

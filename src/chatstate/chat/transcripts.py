@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from ..adapter import StateAdapter
+from chatstate.state.adapter import StateAdapter
 
 TOMBSTONE = "__chatSdkTombstone"
 

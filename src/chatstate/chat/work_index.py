@@ -17,8 +17,8 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
-from ..adapter import Pending, StateBatch
-from ..ports import SqlPort
+from chatstate.ports import SqlPort
+from chatstate.state.adapter import Pending, StateBatch
 
 
 class WorkIndex(Protocol):

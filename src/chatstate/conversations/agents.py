@@ -12,10 +12,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any, TypeVar
 
-from ..adapter import StateAdapter
-from ..json_values import JsonValue
-from ..stores import NamespacedStore
-from .shard_ops import THREAD_SCOPE
+from chatstate.state.adapter import StateAdapter
+from chatstate.state.agent_tables import THREAD_SCOPE
+from chatstate.state.json_values import JsonValue
+from chatstate.state.stores import NamespacedStore
 
 AGENT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 AGENT_STORE = "agent"

@@ -12,8 +12,8 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any
 
-from ..http_client import HttpStreamer
-from .responder import AgentTurn, Responder
+from chatstate.conversations.responder import AgentTurn, Responder
+from chatstate.http.client import HttpStreamer
 
 ROLE_OF = {"user": "user", "assistant": "assistant", "system": "system"}
 

@@ -11,9 +11,9 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
-from ..json_values import JsonValue
-from .agents import Agents, ChatStart
-from .responder import AgentTurn, Responder, reply_chunks
+from chatstate.conversations.agents import Agents, ChatStart
+from chatstate.conversations.responder import AgentTurn, Responder, reply_chunks
+from chatstate.state.json_values import JsonValue
 
 # A turn holds its idempotency key this long; a retry after that resumes it.
 CHAT_LEASE_MS = 120_000

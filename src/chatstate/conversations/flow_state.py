@@ -19,9 +19,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from ..adapter import StateAdapter
-from ..json_values import JsonValue
-from ..ports import Clock
+from chatstate.ports import Clock
+from chatstate.state.adapter import StateAdapter
+from chatstate.state.json_values import JsonValue
 
 if TYPE_CHECKING:
     import sqlite3

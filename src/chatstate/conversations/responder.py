@@ -11,8 +11,8 @@ import inspect
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
-from ..stores import NamespacedStore
-from .agents import ChatMessage, Conversation, MemoryFact
+from chatstate.conversations.agents import ChatMessage, Conversation, MemoryFact
+from chatstate.state.stores import NamespacedStore
 
 
 @dataclass(frozen=True)

@@ -8,10 +8,10 @@ import sys
 
 import uvicorn
 
-from ..config import BotConfig, ConfigError
-from ..logs import configure_logging
-from .app import LocalRuntime
-from .asgi import asgi_app
+from chatstate.app.config import BotConfig, ConfigError
+from chatstate.app.logs import configure_logging
+from chatstate.local.app import LocalRuntime
+from chatstate.local.asgi import asgi_app
 
 
 def main() -> None:

@@ -6,25 +6,25 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from ..adapter import StateAdapter
-from ..api.conversation_routes import API_PREFIX
-from ..bot_setup import build_chat, build_conversation_api
-from ..chat.work_index import ParentWorkIndex, ShardWorkIndex
-from ..config import BotConfig
-from ..console.routes import ConsoleApp, is_console_path
-from ..conversations.agents import Agents
-from ..http import HttpRequest, HttpResponse
-from ..ingress import Ingress
-from ..kv import open_kv_state
-from ..kv.rest_client import KvRestClient
-from ..local_state import LocalStateAdapter, open_local_state, wall_clock_ms
-from ..platforms.web import WEB
-from ..sqlite_port import SqlitePort
-from .http11_client import Http11Client
-from .live_sockets import LiveHub, LiveSockets
+from chatstate.app.compose import build_chat, build_conversation_api
+from chatstate.app.config import BotConfig
+from chatstate.chat.work_index import ParentWorkIndex, ShardWorkIndex
+from chatstate.conversations.agents import Agents
+from chatstate.http.messages import HttpRequest, HttpResponse
+from chatstate.local.http11_client import Http11Client
+from chatstate.local.live_sockets import LiveHub, LiveSockets
+from chatstate.platforms.web import WEB
+from chatstate.routes.api.conversation_routes import API_PREFIX
+from chatstate.routes.console.routes import ConsoleApp, is_console_path
+from chatstate.routes.webhooks import Ingress
+from chatstate.state.adapter import StateAdapter
+from chatstate.state.backends.kv import open_kv_state
+from chatstate.state.backends.kv.rest_client import KvRestClient
+from chatstate.state.backends.sqlite_files import LocalStateAdapter, open_local_state, wall_clock_ms
+from chatstate.state.backends.sqlite_port import SqlitePort
 
 logger = logging.getLogger("chatstate.local")
-PARENT_INDEX_FILE = "messenger.sqlite3"
+PARENT_INDEX_FILE = "chatstate.cloudflare.messenger.sqlite3"
 
 
 class LocalRuntime:

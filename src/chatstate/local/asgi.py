@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from ..http import MAX_BODY_BYTES, HttpRequest, HttpResponse
+from chatstate.http.messages import MAX_BODY_BYTES, HttpRequest, HttpResponse
 
 Handler = Callable[[HttpRequest], Awaitable[HttpResponse]]
 Scope = dict[str, Any]

@@ -12,7 +12,7 @@ import ssl
 from collections.abc import AsyncIterator
 from urllib.parse import urlsplit
 
-from ..http_client import HttpResult, HttpStatusError
+from chatstate.http.client import HttpResult, HttpStatusError
 
 Connection = tuple[asyncio.StreamReader, asyncio.StreamWriter]
 MAX_RESPONSE_BYTES = 16 * 1024 * 1024

@@ -12,11 +12,17 @@ import logging
 from collections import defaultdict
 from typing import Any
 
-from ..api.live import BACKLOG_PAGE, LiveRequest, admission, check_admission, check_live_request
-from ..api.validation import ApiError
-from ..conversations.agents import Agents, agent_shard
-from ..http import HttpRequest
-from .asgi import Receive, Scope, Send
+from chatstate.conversations.agents import Agents, agent_shard
+from chatstate.http.messages import HttpRequest
+from chatstate.local.asgi import Receive, Scope, Send
+from chatstate.routes.api.live import (
+    BACKLOG_PAGE,
+    LiveRequest,
+    admission,
+    check_admission,
+    check_live_request,
+)
+from chatstate.routes.api.validation import ApiError
 
 logger = logging.getLogger("chatstate.live")
 

@@ -9,9 +9,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
-from ..chat.events import Action, Button, Inbound, Message
-from ..http import HttpRequest, HttpResponse
-from ..http_client import HttpClient, HttpResult
+from chatstate.chat.events import Action, Button, Inbound, Message
+from chatstate.http.client import HttpClient, HttpResult
+from chatstate.http.messages import HttpRequest, HttpResponse
 
 logger = logging.getLogger("chatstate.platforms")
 Sleep = Callable[[float], Awaitable[None]]

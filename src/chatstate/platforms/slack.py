@@ -16,10 +16,10 @@ from dataclasses import replace
 from typing import Any
 from urllib.parse import parse_qs
 
-from ..chat.events import Action, Author, Button, Event, Inbound, Message
-from ..http import HttpRequest, HttpResponse
-from ..http_client import HttpClient
-from .base import (
+from chatstate.chat.events import Action, Author, Button, Event, Inbound, Message
+from chatstate.http.client import HttpClient
+from chatstate.http.messages import HttpRequest, HttpResponse
+from chatstate.platforms.base import (
     DEFAULT_RETRY,
     LockScope,
     RetryPolicy,

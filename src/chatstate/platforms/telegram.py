@@ -11,10 +11,10 @@ import asyncio
 import hmac
 from typing import Any
 
-from ..chat.events import Action, Author, Button, Inbound, Message
-from ..http import HttpRequest, HttpResponse
-from ..http_client import HttpClient
-from .base import (
+from chatstate.chat.events import Action, Author, Button, Inbound, Message
+from chatstate.http.client import HttpClient
+from chatstate.http.messages import HttpRequest, HttpResponse
+from chatstate.platforms.base import (
     DEFAULT_RETRY,
     LockScope,
     RetryPolicy,

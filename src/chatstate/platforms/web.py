@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import uuid
 
-from ..chat.events import Action, Author, Button, Inbound, Message
-from ..http import HttpRequest, HttpResponse
-from ..ports import Clock
-from .base import LockScope, WebhookRejected
+from chatstate.chat.events import Action, Author, Button, Inbound, Message
+from chatstate.http.messages import HttpRequest, HttpResponse
+from chatstate.platforms.base import LockScope, WebhookRejected
+from chatstate.ports import Clock
 
 WEB = "web"
 BOT_AUTHOR = Author(user_id="bot", user_name="bot", full_name="Bot", is_bot=True)

@@ -1,0 +1,94 @@
+"""Building a bot from its configuration: the same wiring on Cloudflare and locally."""
+
+from __future__ import annotations
+
+from chatstate.app.config import BotConfig
+from chatstate.chat.runtime import Chat, KeepAlive
+from chatstate.chat.work_index import WorkIndex
+from chatstate.conversations.agents import Agents
+from chatstate.conversations.chat_completions import chat_completions_responder
+from chatstate.conversations.chat_turns import ChatTurns
+from chatstate.conversations.responder import Responder, default_responder
+from chatstate.http.client import HttpClient, HttpStreamer
+from chatstate.platforms.base import Platform
+from chatstate.platforms.slack import SlackPlatform
+from chatstate.platforms.telegram import TelegramPlatform
+from chatstate.platforms.web import WebPlatform
+from chatstate.routes.api.conversation_routes import ConversationApi
+from chatstate.routes.console.index import ConsoleIndex
+from chatstate.state.adapter import StateAdapter
+
+
+def build_platforms(config: BotConfig, http: HttpClient) -> list[Platform]:
+    platforms: list[Platform] = []
+    if config.telegram_bot_token and config.telegram_webhook_secret:
+        platforms.append(
+            TelegramPlatform(
+                bot_token=config.telegram_bot_token,
+                secret_token=config.telegram_webhook_secret,
+                http=http,
+                api_base=config.telegram_api_base,
+            )
+        )
+    if config.slack_signing_secret and config.slack_bot_token:
+        platforms.append(
+            SlackPlatform(
+                signing_secret=config.slack_signing_secret,
+                bot_token=config.slack_bot_token,
+                http=http,
+                api_base=config.slack_api_base,
+            )
+        )
+    return platforms
+
+
+def build_chat(
+    config: BotConfig,
+    *,
+    state: StateAdapter,
+    work_index: WorkIndex,
+    http: HttpClient,
+    keep_alive: KeepAlive | None = None,
+) -> Chat:
+    """The bot's Chat with the example handlers of `src/bot.py` registered, on the configured
+    platforms and the console's `web` chat box."""
+    import bot  # the bot author's module; imported here so the core never depends on it
+
+    chat = Chat(
+        platforms=[*build_platforms(config, http), WebPlatform(state.clock)],
+        state=state,
+        work_index=work_index,
+        concurrency=config.concurrency,
+        lock_ttl_ms=config.lock_ttl_ms,
+        keep_alive=keep_alive,
+        # Workers KV has no transactions for the console's index (CHAT_STATE=sqlite has).
+        console=ConsoleIndex(state) if config.state_backend == "sqlite" else None,
+    )
+    bot.setup(chat)
+    return chat
+
+
+def build_conversation_api(
+    config: BotConfig, chat: Chat, agents: Agents, http: HttpStreamer
+) -> ConversationApi:
+    """The conversation API, answered by the bot's responder: the one it registers with
+    `@chat.on_agent_message`, else the configured chat-completions server, else the default."""
+    fallback: Responder = default_responder
+    if config.llm_base_url and config.llm_model:
+        fallback = chat_completions_responder(
+            http,
+            base_url=config.llm_base_url,
+            model=config.llm_model,
+            api_key=config.llm_api_key,
+            cache_ttl_ms=config.llm_cache_ttl_ms,
+        )
+    turns = ChatTurns(agents, lambda: chat.agent_responder or fallback)
+    unsupported = None
+    if config.state_backend == "kv":
+        unsupported = (
+            "agents need transactions Workers KV does not have: run the conversations API "
+            "with CHAT_STATE=sqlite (Durable Objects on Cloudflare)"
+        )
+    return ConversationApi(
+        agents, turns, config.api_token, unsupported=unsupported, console=chat.console
+    )

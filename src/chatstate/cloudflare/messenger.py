@@ -1,0 +1,135 @@
+"""ChatMessenger: the parent Durable Object that runs the bot.
+
+It hosts the same Chat the local runtime hosts. State goes to ChatSdkStateAgent shards by RPC;
+its own SQLite keeps the index of conversations with unhandled work, and its alarm re-drives
+them after an eviction, from storage rather than memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from workers import DurableObject
+
+from chatstate.app.compose import build_chat, build_conversation_api
+from chatstate.app.config import BotConfig, ConfigError
+from chatstate.chat.events import Inbound, inbound_from_json
+from chatstate.chat.work_index import ParentWorkIndex
+from chatstate.cloudflare.conversions import (
+    DurableObjectSql,
+    WorkersHttpClient,
+    WorkersKvClient,
+    bot_config,
+    keep_alive_until_done,
+    request_from_wire,
+    response_to_wire,
+    wall_clock_ms,
+)
+from chatstate.conversations.agents import Agents
+from chatstate.routes.console.routes import ConsoleApp, console_off
+from chatstate.state.adapter import StateAdapter
+from chatstate.state.backends.kv import open_kv_state
+
+# A handler's lock lapses after its TTL; re-check pending work a little after that.
+RECHECK_DELAY_MS = 45_000
+# Shard calls made at once by one invocation, well inside the per-invocation limits.
+MAX_PARALLEL_SHARD_CALLS = 6
+KV_BINDING = "CHAT_KV"
+
+
+class ChatMessenger(DurableObject):  # type: ignore[misc]
+    def __init__(self, ctx: Any, env: Any) -> None:
+        super().__init__(ctx, env)
+        config = bot_config(env)
+        self._parallel = asyncio.Semaphore(MAX_PARALLEL_SHARD_CALLS)
+        self._state = self._open_state(config)
+        self._work_index = ParentWorkIndex(DurableObjectSql(ctx.storage))
+        self._chat = build_chat(
+            config,
+            state=self._state,
+            work_index=self._work_index,
+            http=WorkersHttpClient(),
+            # Handler work runs after the webhook is answered; waitUntil keeps the object alive
+            # until it is done. If the object is evicted anyway, the work index brings it back.
+            keep_alive=lambda task: keep_alive_until_done(ctx, task),
+        )
+        agents = Agents(self._state)
+        self._api = build_conversation_api(config, self._chat, agents, WorkersHttpClient())
+        self._console = None
+        if config.admin_token is not None:
+            self._console = ConsoleApp(
+                config,
+                admin_token=config.admin_token,
+                index=self._chat.console,
+                agents=agents,
+                accept=self._accept,
+                on_cloudflare=True,
+            )
+        self._recovered = False
+        # Whether this instance armed its alarm: asking storage on every message costs a call.
+        self._alarm_armed = False
+
+    def _open_state(self, config: BotConfig) -> StateAdapter:
+        if config.state_backend != "kv":
+            return StateAdapter(self._call_shard, clock=wall_clock_ms)
+        binding = getattr(self.env, KV_BINDING, None)
+        if binding is None:
+            raise ConfigError(
+                f"CHAT_STATE=kv needs a KV namespace bound as {KV_BINDING}: uncomment the "
+                "kv_namespaces block in wrangler.jsonc"
+            )
+        return open_kv_state(
+            WorkersKvClient(binding),
+            clock=wall_clock_ms,
+            key_prefix=config.kv_key_prefix,
+            default_ttl_ms=config.kv_default_ttl_ms,
+        )
+
+    async def _call_shard(self, shard: str, operations: list[list[Any]]) -> dict[str, Any]:
+        async with self._parallel:
+            reply: dict[str, Any] = await self.env.STATE_SHARDS.getByName(shard).run_batch(
+                operations
+            )
+            return reply
+
+    async def _ready(self) -> None:
+        await self._state.connect()
+        if not self._recovered:
+            self._recovered = True
+            await self._chat.recover()
+
+    async def accept(self, platform: str, inbound: dict[str, Any]) -> dict[str, Any]:
+        """RPC from the ingress: record a verified delivery durably, then handle it."""
+        await self._accept(platform, inbound_from_json(inbound))
+        return {"accepted": True}
+
+    async def _accept(self, platform: str, inbound: Inbound) -> None:
+        await self._ready()
+        await self._chat.accept(platform, inbound)
+        if not self._alarm_armed and self._work_index.pending_now():
+            if await self.ctx.storage.getAlarm() is None:
+                await self.ctx.storage.setAlarm(wall_clock_ms() + RECHECK_DELAY_MS)
+            self._alarm_armed = True
+
+    async def api(self, request: dict[str, Any]) -> dict[str, Any]:
+        """RPC from the ingress: one request of the conversation API (chatstate/api)."""
+        await self._state.connect()
+        return response_to_wire(await self._api.handle(request_from_wire(request)))
+
+    async def console(self, request: dict[str, Any]) -> dict[str, Any]:
+        """RPC from the ingress: one request of the web console (chatstate/console)."""
+        if self._console is None:
+            return response_to_wire(console_off(on_cloudflare=True))
+        await self._ready()
+        return response_to_wire(await self._console.handle(request_from_wire(request)))
+
+    async def alarm(self, alarm_info: Any = None) -> None:
+        self._alarm_armed = False
+        await self._state.connect()
+        self._recovered = True
+        # The alarm stays open until the re-driven work is done: if it fails, the alarm retries.
+        await asyncio.gather(*await self._chat.recover())
+        if self._work_index.pending_now():
+            await self.ctx.storage.setAlarm(wall_clock_ms() + RECHECK_DELAY_MS)
+            self._alarm_armed = True

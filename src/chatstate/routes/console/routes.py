@@ -1,0 +1,311 @@
+"""The console's routes, the same on both runtimes.
+
+    GET  /                          the console (signed in), else the sign-in page;
+                                    /?token=... signs in and redirects to a clean URL
+    POST /console/sign-in           form field `token`
+    POST /console/sign-out
+    GET  /console/console.js|.css   the page's script and style (no secrets in either)
+    GET  /console/api/setup         platforms, webhook URLs, commands, whether state writes
+    GET  /console/api/conversations?cursor=&limit=   chat threads and agent conversations,
+                                    newest activity first
+    GET  /console/api/thread?id=&queue=              a chat thread's details, one shard call
+    GET  /console/api/agent-conversation?agent=&id=  an agent conversation's messages
+    GET  /console/api/web           this session's chat box: its thread's details
+    POST /console/api/web/messages  {client_id, text}: say something to the bot
+    POST /console/api/web/actions   {client_id, message_id, action_id, value}: press a button
+
+Everything but the sign-in page and the static files needs the session cookie; every POST
+after sign-in needs the CSRF header (auth.py).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Awaitable, Callable
+from typing import Any
+from urllib.parse import parse_qsl
+
+from chatstate.app.config import BotConfig
+from chatstate.chat.events import Button, Inbound
+from chatstate.conversations.agents import AGENT_NAME, Agents, NotFoundError, UnknownAgentError
+from chatstate.http.messages import HttpRequest, HttpResponse
+from chatstate.platforms.web import MAX_WEB_TEXT_CHARS, WEB, web_message, web_press, web_thread
+from chatstate.routes.api.validation import ApiError, int_param, json_object, text_field
+from chatstate.routes.console import assets
+from chatstate.routes.console.auth import (
+    SESSION_TTL_MS,
+    Session,
+    csrf_ok,
+    new_session,
+    same_origin,
+    session_cookie,
+    session_of,
+    token_matches,
+)
+from chatstate.routes.console.index import DEFAULT_RECENT_MESSAGES as RECENT_MESSAGES
+from chatstate.routes.console.index import ConsoleIndex
+from chatstate.routes.console.page import console_page, sign_in_page
+from chatstate.routes.console.setup_info import platforms, state_check
+
+logger = logging.getLogger("chatstate.routes.console")
+
+CONSOLE_PREFIX = "/console/"
+API = "/console/api/"
+MAX_CLIENT_ID_CHARS = 64
+CLIENT_ID = re.compile(r"[A-Za-z0-9_-]+")
+MAX_ID_CHARS = 512
+PAGE_HEADERS = {
+    "content-security-policy": (
+        "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
+        "img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    ),
+    "x-frame-options": "DENY",
+    "x-content-type-options": "nosniff",
+    "referrer-policy": "same-origin",
+    "cache-control": "no-store",
+}
+Accept = Callable[[str, Inbound], Awaitable[None]]
+
+
+def is_console_path(path: str) -> bool:
+    return path == "/" or path.startswith(CONSOLE_PREFIX)
+
+
+def console_off(on_cloudflare: bool) -> HttpResponse:
+    how = (
+        "npx wrangler secret put CHAT_ADMIN_TOKEN"
+        if on_cloudflare
+        else "export CHAT_ADMIN_TOKEN=..."
+    )
+    return HttpResponse.text(
+        404, f"the console is off: set the CHAT_ADMIN_TOKEN secret ({how}), then open /\n"
+    )
+
+
+ASSETS = {
+    "/console/console.js": (assets.CONSOLE_JS, "text/javascript; charset=utf-8"),
+    "/console/console.css": (assets.CONSOLE_CSS, "text/css; charset=utf-8"),
+}
+
+
+def static_asset(path: str) -> HttpResponse | None:
+    """The page's script or style: public, no secret in either, served wherever asked."""
+    if path not in ASSETS:
+        return None
+    body, kind = ASSETS[path]
+    return HttpResponse(200, body.encode(), {"content-type": kind, "cache-control": "no-cache"})
+
+
+def _html(status: int, body: str) -> HttpResponse:
+    return HttpResponse(
+        status, body.encode(), {"content-type": "text/html; charset=utf-8", **PAGE_HEADERS}
+    )
+
+
+def _client_id(body: dict[str, Any]) -> str:
+    value = text_field(body, "client_id", required=True, max_bytes=MAX_CLIENT_ID_CHARS)
+    assert value is not None
+    if not CLIENT_ID.fullmatch(value):
+        raise ApiError(422, "client_id must be letters, digits, - and _", "client_id")
+    return value
+
+
+class ConsoleApp:
+    def __init__(
+        self,
+        config: BotConfig,
+        *,
+        admin_token: str,
+        index: ConsoleIndex | None,
+        agents: Agents,
+        accept: Accept,
+        on_cloudflare: bool,
+    ) -> None:
+        self._config = config
+        self._token = admin_token
+        self._index = index
+        self._agents = agents
+        self._accept = accept
+        self._on_cloudflare = on_cloudflare
+        self._clock = agents.state.clock
+
+    async def handle(self, request: HttpRequest) -> HttpResponse:
+        path = request.path
+        asset = static_asset(path)
+        if asset is not None:
+            return asset
+        if path == "/":
+            return self._front(request)
+        if path == "/console/sign-in":
+            return self._sign_in(request)
+        session = session_of(request, self._token, self._clock())
+        if path == "/console/sign-out":
+            return self._sign_out(request, session)
+        if not path.startswith(API):
+            return HttpResponse.text(404, f"no route for {path}\n")
+        try:
+            if session is None:
+                raise ApiError(401, "sign in at / first")
+            if request.method == "POST" and not csrf_ok(request, session):
+                raise ApiError(403, "cross-site request refused: post from the console's page")
+            return await self._api(request, path[len(API) :], session)
+        except ApiError as error:
+            return error.response()
+
+    # --- pages and signing in ----------------------------------------------------------------
+
+    def _front(self, request: HttpRequest) -> HttpResponse:
+        if request.method not in ("GET", "HEAD"):
+            return HttpResponse.text(405, "use GET\n", allow="GET")
+        given = request.query_params().get("token")
+        if given is not None:
+            if self._on_cloudflare:
+                # Workers Logs record each request's URL: a token there would outlive sign-in.
+                return _html(
+                    400,
+                    sign_in_page(
+                        "On Cloudflare, paste the token into this form: a URL's query is kept "
+                        "in Workers Logs."
+                    ),
+                )
+            return self._signed_in(request, given)
+        session = session_of(request, self._token, self._clock())
+        if session is None:
+            return _html(200, sign_in_page())
+        return _html(200, console_page(session.csrf_token))
+
+    def _sign_in(self, request: HttpRequest) -> HttpResponse:
+        if request.method != "POST":
+            return HttpResponse.text(405, "sign in with POST\n", allow="POST")
+        if not same_origin(request):
+            return _html(403, sign_in_page("Cross-site sign-in refused."))
+        form = dict(parse_qsl(request.body.decode(errors="replace")))
+        return self._signed_in(request, form.get("token", ""))
+
+    def _signed_in(self, request: HttpRequest, given: str) -> HttpResponse:
+        if not token_matches(self._token, given.strip()):
+            logger.warning("console sign-in refused: wrong admin token")
+            return _html(401, sign_in_page("That token is not the admin token."))
+        _, cookie = new_session(self._token, self._clock())
+        # 303 to a URL without the token, so it leaves the address bar and the history.
+        return HttpResponse(
+            303,
+            b"",
+            {
+                "location": "/",
+                "set-cookie": session_cookie(request, cookie, SESSION_TTL_MS // 1000),
+                **PAGE_HEADERS,
+            },
+        )
+
+    def _sign_out(self, request: HttpRequest, session: Session | None) -> HttpResponse:
+        if request.method != "POST":
+            return HttpResponse.text(405, "sign out with POST\n", allow="POST")
+        if session is not None and not csrf_ok(request, session):
+            return ApiError(403, "cross-site request refused").response()
+        return HttpResponse(
+            204, b"", {"set-cookie": session_cookie(request, "", 0), "cache-control": "no-store"}
+        )
+
+    # --- the API the page calls --------------------------------------------------------------
+
+    async def _api(self, request: HttpRequest, route: str, session: Session) -> HttpResponse:
+        method = "POST" if route.startswith("web/") else "GET"
+        if request.method != method:
+            raise ApiError(405, f"use {method}")
+        params = request.query_params()
+        if route == "setup":
+            return HttpResponse.json(200, await self._setup(request))
+        if route == "conversations":
+            return HttpResponse.json(200, await self._conversations(params))
+        if route == "thread":
+            thread_id = params.get("id") or ""
+            queue_key = params.get("queue") or thread_id
+            if not thread_id:
+                raise ApiError(400, "query parameter id is required")
+            if max(len(thread_id), len(queue_key)) > MAX_ID_CHARS:
+                raise ApiError(400, f"id and queue are at most {MAX_ID_CHARS} characters")
+            return HttpResponse.json(200, await self._require_index().thread(thread_id, queue_key))
+        if route == "agent-conversation":
+            return HttpResponse.json(200, await self._agent_conversation(params))
+        if route == "web":
+            return HttpResponse.json(200, await self._web_transcript(session))
+        if route == "web/messages":
+            return await self._web_message(request, session)
+        if route == "web/actions":
+            return await self._web_action(request, session)
+        raise ApiError(404, f"no console route {route!r}")
+
+    def _require_index(self) -> ConsoleIndex:
+        if self._index is None:
+            raise ApiError(
+                501,
+                "the conversations view needs CHAT_STATE=sqlite (Durable Objects on Cloudflare)",
+            )
+        return self._index
+
+    async def _setup(self, request: HttpRequest) -> dict[str, Any]:
+        config = self._config
+        return {
+            "runtime": "cloudflare" if self._on_cloudflare else "local",
+            "platforms": platforms(config, request, self._on_cloudflare),
+            "state": await state_check(self._agents.state, config.state_backend),
+            "concurrency": config.concurrency.strategy,
+            "conversation_api": {"enabled": config.api_token is not None},
+            "conversations_view": self._index is not None,
+        }
+
+    async def _conversations(self, params: dict[str, str]) -> dict[str, Any]:
+        limit = int_param(params, "limit", 50, 1, 100)
+        cursor = params.get("cursor")
+        before: list[Any] | None = None
+        if cursor:
+            at, _, last_id = cursor.partition(":")
+            if not at.isdigit() or not last_id:
+                raise ApiError(400, "cursor must be the `next` value of the previous page")
+            before = [int(at), last_id]
+        page = await self._require_index().page(before, limit)
+        following = page["next"]
+        return {
+            "items": page["items"],
+            "next": None if following is None else f"{following[0]}:{following[1]}",
+        }
+
+    async def _agent_conversation(self, params: dict[str, str]) -> dict[str, Any]:
+        agent, conversation = params.get("agent") or "", params.get("id") or ""
+        if not AGENT_NAME.match(agent):
+            raise ApiError(400, "query parameter agent must be an agent's name")
+        try:
+            return await self._agents.get_conversation(agent, conversation, 50)
+        except (NotFoundError, UnknownAgentError) as error:
+            raise ApiError(404, str(error)) from None
+
+    async def _web_transcript(self, session: Session) -> dict[str, Any]:
+        thread = web_thread(session.id)
+        if self._index is not None:
+            return await self._index.thread(thread, thread)
+        # Without the index's reads (Workers KV), the chat box still shows its history.
+        messages = await self._agents.state.get_list(f"msg-history:{thread}", RECENT_MESSAGES)
+        return {"thread_id": thread, "messages": messages, "lock": None, "queue": None}
+
+    async def _web_message(self, request: HttpRequest, session: Session) -> HttpResponse:
+        body = json_object(request.body, ("client_id", "text"))
+        client_id = _client_id(body)
+        text = text_field(body, "text", required=True, max_bytes=MAX_WEB_TEXT_CHARS * 4)
+        assert text is not None
+        if len(text) > MAX_WEB_TEXT_CHARS:
+            raise ApiError(413, f"text is longer than {MAX_WEB_TEXT_CHARS} characters", "text")
+        await self._accept(WEB, web_message(session.id, client_id, text, self._clock()))
+        return HttpResponse.json(202, {"accepted": True, "thread_id": web_thread(session.id)})
+
+    async def _web_action(self, request: HttpRequest, session: Session) -> HttpResponse:
+        body = json_object(request.body, ("client_id", "message_id", "action_id", "value"))
+        client_id = _client_id(body)
+        action_id = text_field(body, "action_id", required=True, max_bytes=256)
+        message_id = text_field(body, "message_id", required=True, max_bytes=256)
+        value = text_field(body, "value", max_bytes=1024) or ""
+        assert action_id is not None and message_id is not None
+        button = Button(action_id, action_id, value)
+        await self._accept(WEB, web_press(session.id, client_id, button, message_id))
+        return HttpResponse.json(202, {"accepted": True, "thread_id": web_thread(session.id)})

@@ -1,0 +1,99 @@
+"""What the console's Setup view shows: platforms, their missing settings, the URLs and
+commands to wire them, and whether state takes writes. Secrets appear only as placeholders."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chatstate.app.config import BotConfig
+from chatstate.http.messages import HttpRequest
+from chatstate.routes.console.auth import is_https
+from chatstate.state.adapter import StateAdapter
+
+PROBE_KEY = "console-probe"
+PROBE_TTL_MS = 60_000
+TELEGRAM_UPDATES = '["message","edited_message","callback_query"]'
+SLACK_EVENTS = ["app_mention", "message.channels", "message.groups", "message.im"]
+SLACK_SCOPES = [
+    "app_mentions:read",
+    "chat:write",
+    "channels:history",
+    "groups:history",
+    "im:history",
+]
+
+
+def base_url(request: HttpRequest) -> str:
+    scheme = "https" if is_https(request) else "http"
+    return f"{scheme}://{request.header('host') or 'localhost'}"
+
+
+def _missing(config_values: dict[str, str | None]) -> list[str]:
+    return [name for name, value in config_values.items() if not value]
+
+
+def platforms(config: BotConfig, request: HttpRequest, on_cloudflare: bool) -> list[dict[str, Any]]:
+    base = base_url(request)
+    telegram_url = f"{base}/webhooks/telegram"
+    slack_url = f"{base}/webhooks/slack"
+    how = "npx wrangler secret put" if on_cloudflare else "export"
+    telegram_missing = _missing(
+        {
+            "TELEGRAM_BOT_TOKEN": config.telegram_bot_token,
+            "TELEGRAM_WEBHOOK_SECRET": config.telegram_webhook_secret,
+        }
+    )
+    slack_missing = _missing(
+        {
+            "SLACK_SIGNING_SECRET": config.slack_signing_secret,
+            "SLACK_BOT_TOKEN": config.slack_bot_token,
+        }
+    )
+    return [
+        {
+            "name": "web",
+            "configured": True,
+            "missing": [],
+            "notes": ["The chat box in this console: a direct message with the bot."],
+        },
+        {
+            "name": "telegram",
+            "configured": not telegram_missing,
+            "missing": telegram_missing,
+            "set_with": how,
+            "webhook_url": telegram_url,
+            "set_webhook": (
+                'curl -sS "https://api.telegram.org/bot<TELEGRAM_BOT_TOKEN>/setWebhook" '
+                f"-d url={telegram_url} -d secret_token=<TELEGRAM_WEBHOOK_SECRET> "
+                f"-d 'allowed_updates={TELEGRAM_UPDATES}'"
+            ),
+            "https_needed": not telegram_url.startswith("https://"),
+        },
+        {
+            "name": "slack",
+            "configured": not slack_missing,
+            "missing": slack_missing,
+            "set_with": how,
+            "request_url": slack_url,
+            "interactivity_url": slack_url,
+            "events": SLACK_EVENTS,
+            "scopes": SLACK_SCOPES,
+            "https_needed": not slack_url.startswith("https://"),
+        },
+    ]
+
+
+async def state_check(state: StateAdapter, backend: str) -> dict[str, Any]:
+    """Write, then read back, a short-lived probe value: the same path every handler's
+    writes take."""
+    now = state.clock()
+    try:
+        batch = state.batch()
+        batch.set(PROBE_KEY, now, PROBE_TTL_MS)
+        read = batch.get(PROBE_KEY)
+        await batch.run()
+        writable = read.value == now
+        detail = "a probe value was written and read back"
+    except Exception as error:
+        writable, detail = False, f"{type(error).__name__}: {error}"
+    return {"backend": backend, "writable": writable, "detail": detail}
