@@ -37,6 +37,7 @@ from chatstate.state.backends.sqlite_files import LocalStateAdapter
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from measurements import TelegramStub, percentile, process_cpu_s, process_rss_mb
 
+from chatstate.testing.payloads import telegram_message_update
 from support.fake_apis import FakeApis
 from support.local_server import (
     BOT_USERNAME,
@@ -44,7 +45,6 @@ from support.local_server import (
     TELEGRAM_TOKEN,
     LocalServer,
 )
-from support.payloads import telegram_message_update
 
 THREAD = "telegram:-100123"
 TOPIC = "telegram:-100123:7"
@@ -241,7 +241,7 @@ async def measure_pipeline(directory: Path, messages: int) -> list[str]:
         state=state,
         work_index=ShardWorkIndex(state.shards.pending_work),
         concurrency=Concurrency(strategy="queue"),
-        console=ConsoleIndex(state),
+        observers=[ConsoleIndex(state)],
     )
 
     @chat.on_mention

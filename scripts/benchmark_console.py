@@ -29,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from measurements import percentile
 
 from chatstate.local.http11_client import Http11Client
+from chatstate.testing.payloads import telegram_message_update
 from support.fake_apis import FakeApis
 from support.local_server import (
     BOT_USERNAME,
@@ -39,7 +40,6 @@ from support.local_server import (
     WranglerServer,
     prepare_workerd,
 )
-from support.payloads import telegram_message_update
 
 ADMIN = "benchmark-admin-token-0123456789"
 CONSOLES = 5

@@ -36,9 +36,9 @@ sys.path[:0] = [str(ROOT / "src"), str(ROOT / "tests")]
 from measurements import TelegramStub  # noqa: E402
 
 import bot  # noqa: E402
+from chatstate.testing.payloads import telegram_message_update  # noqa: E402
 from support.kv_double import KvNamespaceDouble  # noqa: E402
 from support.local_server import BOT_USERNAME  # noqa: E402
-from support.payloads import telegram_message_update  # noqa: E402
 
 STRATEGIES = ("queue", "debounce", "burst", "concurrent", "drop")
 CHATS = 20

@@ -30,6 +30,7 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from measurements import group_cpu_s, percentile
 
+from chatstate.testing.payloads import body, telegram_message_update
 from support.fake_apis import FakeApis
 from support.local_server import (
     BOT_USERNAME,
@@ -39,7 +40,6 @@ from support.local_server import (
     WranglerServer,
     prepare_workerd,
 )
-from support.payloads import body, telegram_message_update
 
 # Unique across every load of a run, so a reply is never matched to another run's message.
 _tokens = itertools.count(1)

@@ -3,4 +3,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh local
-exec .venv/bin/python -m chatstate.local "$@"
+exec .venv/bin/python -m chatstate run "$@"

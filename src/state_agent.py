@@ -1,5 +1,5 @@
-"""The shard Durable Object of this bot's chat state."""
+"""The Durable Object that holds one shard of this bot's chat state (src/sharding.py says which)."""
 
-from chatstate.cloudflare.state_agent import ChatSdkStateAgent
+from chatstate.cloudflare import ChatSdkStateAgent
 
 __all__ = ["ChatSdkStateAgent"]

@@ -14,9 +14,9 @@ import workers
 
 from chatstate.cloudflare import state_agent
 from chatstate.platforms.slack import signature
+from chatstate.testing.payloads import slack_app_mention, slack_event, telegram_message_update
 from entry import ChatMessenger, ChatSdkStateAgent, Default
 from support.clock import FakeClock
-from support.payloads import slack_app_mention, slack_event, telegram_message_update
 
 TOKEN = "123456:TEST-token"
 SECRET = "webhook-secret_1"

@@ -11,15 +11,15 @@ from typing import Any
 
 import pytest
 
-from chatstate.app.config import BotConfig, ConfigError
 from chatstate.chat.concurrency import Concurrency
 from chatstate.chat.events import Message
 from chatstate.chat.runtime import Chat
 from chatstate.chat.thread import Thread
 from chatstate.chat.work_index import ShardWorkIndex
+from chatstate.config import BotConfig, ConfigError
 from chatstate.conversations.agents import Agents
 from chatstate.http.messages import HttpRequest, HttpResponse
-from chatstate.local.__main__ import console_banner
+from chatstate.local.serve import console_banner
 from chatstate.platforms.web import WebPlatform, web_thread
 from chatstate.routes.console.auth import (
     COOKIE,
@@ -61,7 +61,7 @@ def make_chat(state: LocalStateAdapter, console: ConsoleIndex | None = None) -> 
         state=state,
         work_index=ShardWorkIndex(state.shards.pending_work),
         concurrency=Concurrency(strategy="queue"),
-        console=console if console is not None else ConsoleIndex(state),
+        observers=[console if console is not None else ConsoleIndex(state)],
     )
 
 
@@ -260,12 +260,13 @@ def test_the_session_cookie_is_secure_over_https_only() -> None:
 
 @pytest.fixture
 async def app(state: LocalStateAdapter) -> AsyncIterator[tuple[ConsoleApp, Chat]]:
-    chat = make_chat(state)
+    index = ConsoleIndex(state)
+    chat = make_chat(state, index)
     config = BotConfig.from_env({"CHAT_ADMIN_TOKEN": ADMIN})
     console = ConsoleApp(
         config,
         admin_token=ADMIN,
-        index=chat.console,
+        index=index,
         agents=Agents(state),
         accept=chat.accept,
         on_cloudflare=False,

@@ -18,6 +18,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
 
+from chatstate.testing.payloads import telegram_message_update
 from support.e2e import post_telegram
 from support.fake_apis import FakeApis
 from support.local_server import (
@@ -29,7 +30,6 @@ from support.local_server import (
     LocalServer,
     WranglerServer,
 )
-from support.payloads import telegram_message_update
 
 pytestmark = pytest.mark.e2e
 

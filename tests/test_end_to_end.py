@@ -11,6 +11,14 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
+from chatstate.testing.payloads import (
+    body,
+    slack_app_mention,
+    slack_event,
+    slack_signed_headers,
+    telegram_callback_update,
+    telegram_message_update,
+)
 from support.e2e import (
     TELEGRAM_HEADERS,
     post_slack,
@@ -20,14 +28,6 @@ from support.e2e import (
 )
 from support.fake_apis import FakeApis
 from support.local_server import BOT_USERNAME, SLACK_SECRET, LocalServer
-from support.payloads import (
-    body,
-    slack_app_mention,
-    slack_event,
-    slack_signed_headers,
-    telegram_callback_update,
-    telegram_message_update,
-)
 
 pytestmark = pytest.mark.e2e
 

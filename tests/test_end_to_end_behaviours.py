@@ -24,6 +24,15 @@ from chatstate.platforms.telegram import TelegramPlatform
 from chatstate.state.backends.sqlite_port import SqlitePort
 from chatstate.state.schema import migrate
 from chatstate.state.store import ShardStore
+from chatstate.testing.payloads import (
+    body,
+    slack_app_mention,
+    slack_event,
+    telegram_callback_update,
+    telegram_edited_update,
+    telegram_inline_callback_update,
+    telegram_message_update,
+)
 from support.e2e import TELEGRAM_HEADERS, post_slack, post_telegram, queue_depth
 from support.fake_apis import FakeApis
 from support.local_server import (
@@ -33,15 +42,6 @@ from support.local_server import (
     TELEGRAM_SECRET,
     TELEGRAM_TOKEN,
     LocalServer,
-)
-from support.payloads import (
-    body,
-    slack_app_mention,
-    slack_event,
-    telegram_callback_update,
-    telegram_edited_update,
-    telegram_inline_callback_update,
-    telegram_message_update,
 )
 
 pytestmark = pytest.mark.e2e

@@ -13,11 +13,11 @@ from pathlib import Path
 import httpx
 import pytest
 
+from chatstate.testing.payloads import telegram_message_update
 from support.e2e import post_telegram, shard_files
 from support.fake_apis import FakeApis
 from support.fake_kv_api import ACCOUNT_ID, API_TOKEN, NAMESPACE_ID, FakeKvApi
 from support.local_server import BOT_USERNAME, REPO, LocalServer, WranglerServer
-from support.payloads import telegram_message_update
 
 pytestmark = pytest.mark.e2e
 

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from chatstate.app.logs import REDACTED, configure_logging
+from chatstate.logs import REDACTED, configure_logging
 
 TOKEN = "123456:ABC-secret-token"
 

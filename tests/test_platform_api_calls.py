@@ -16,7 +16,11 @@ from chatstate.http.messages import HttpRequest
 from chatstate.platforms.base import PlatformApiError
 from chatstate.platforms.slack import SlackPlatform
 from chatstate.platforms.telegram import INLINE_CHANNEL, TelegramPlatform
-from support.payloads import slack_event, telegram_inline_callback_update, telegram_message_update
+from chatstate.testing.payloads import (
+    slack_event,
+    telegram_inline_callback_update,
+    telegram_message_update,
+)
 
 TOKEN = "123456:SECRET-token"
 BOT = {"id": 42, "is_bot": True, "first_name": "Bot", "username": "my_bot"}

@@ -6,15 +6,15 @@ import json
 
 import pytest
 
-from chatstate.app.config import BotConfig, ConfigError
 from chatstate.chat.events import Inbound, Message
 from chatstate.chat.transcripts import Transcripts
+from chatstate.config import BotConfig, ConfigError
 from chatstate.http.client import HttpResult
 from chatstate.http.messages import HttpRequest
 from chatstate.platforms.slack import SlackPlatform
 from chatstate.platforms.telegram import TelegramPlatform
 from chatstate.state.backends.sqlite_files import LocalStateAdapter
-from support.payloads import slack_event, telegram_message_update
+from chatstate.testing.payloads import slack_event, telegram_message_update
 
 
 class NoHttp:

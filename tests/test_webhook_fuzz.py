@@ -24,7 +24,7 @@ from chatstate.platforms.slack import SlackPlatform
 from chatstate.platforms.telegram import SECRET_HEADER, TelegramPlatform
 from chatstate.routes.webhooks import Ingress
 from chatstate.state.backends.sqlite_port import SqlitePort
-from support.payloads import slack_signed_headers
+from chatstate.testing.payloads import slack_signed_headers
 
 SECRET = "fuzz-secret"
 SLACK_SECRET = "fuzz-signing-secret"

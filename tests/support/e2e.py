@@ -10,8 +10,8 @@ from typing import Any
 
 import httpx
 
+from chatstate.testing.payloads import body, slack_signed_headers
 from support.local_server import SLACK_SECRET, TELEGRAM_SECRET, LocalServer, WranglerServer
-from support.payloads import body, slack_signed_headers
 
 TELEGRAM_HEADERS = {
     "content-type": "application/json",

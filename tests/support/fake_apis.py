@@ -1,7 +1,7 @@
 """Fake Telegram Bot API and Slack Web API servers on loopback, recording what the bot sends.
 
-They answer as the documented APIs do: Telegram `{"ok": true, "result": ...}` at
-`/bot<token>/<method>`, Slack `{"ok": true, ...}` at `/api/<method>` with a Bearer token.
+They answer as the documented APIs do (chatstate.testing.platform_apis, which the bot authors'
+harness uses in process), over real HTTP.
 """
 
 from __future__ import annotations
@@ -13,6 +13,8 @@ from email.parser import BytesParser
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl
+
+from chatstate.testing.platform_apis import ApiCall, PlatformApis
 
 
 def parse_body(content_type: str, body: bytes) -> dict[str, Any]:
@@ -60,7 +62,7 @@ class FakeApis:
         self.gate.set()
         self.barrier: threading.Barrier | None = None
         self.barrier_met = False
-        self._message_ids = iter(range(1000, 10**6))
+        self.apis = PlatformApis(telegram_token, slack_token, bot_username, self._on_call)
         # Answers to give instead of the normal one, first in first out, per method.
         self._scripted: dict[str, list[tuple[int, dict[str, Any], dict[str, str]]]] = {}
         self.server = _ListeningServer(("127.0.0.1", 0), self._handler_class())
@@ -125,59 +127,12 @@ class FakeApis:
     def _normal_answer(
         self, path: str, headers: Any, payload: dict[str, Any]
     ) -> tuple[int, dict[str, Any]]:
-        if path.startswith(f"/bot{self.telegram_token}/"):
-            method = path.rsplit("/", 1)[1]
-            self._record(method, payload)
-            if method == "getMe":
-                return 200, {
-                    "ok": True,
-                    "result": {
-                        "id": 42,
-                        "is_bot": True,
-                        "first_name": "Bot",
-                        "username": self.bot_username,
-                    },
-                }
-            if method == "sendMessage":
-                self._hold()
-                message = {
-                    "message_id": next(self._message_ids),
-                    "from": {
-                        "id": 42,
-                        "is_bot": True,
-                        "first_name": "Bot",
-                        "username": self.bot_username,
-                    },
-                    "chat": {"id": payload["chat_id"], "type": "supergroup"},
-                    "date": int(time.time()),
-                    "text": payload["text"],
-                }
-                if "message_thread_id" in payload:
-                    message["message_thread_id"] = payload["message_thread_id"]
-                    message["is_topic_message"] = True
-                return 200, {"ok": True, "result": message}
-            if method == "answerCallbackQuery":
-                return 200, {"ok": True, "result": True}
-            return 404, {
-                "ok": False,
-                "error_code": 404,
-                "description": "Not Found: method not found",
-            }
-        if path.startswith("/bot"):
-            return 401, {"ok": False, "error_code": 401, "description": "Unauthorized"}
-        if path == "/api/chat.postMessage":
-            if headers.get("authorization") != f"Bearer {self.slack_token}":
-                return 200, {"ok": False, "error": "invalid_auth"}
-            self._record("chat.postMessage", payload)
+        return self.apis.answer(path, headers.get("authorization"), payload)
+
+    def _on_call(self, call: ApiCall) -> None:
+        self._record(call.method, call.payload)
+        if call.method in ("sendMessage", "chat.postMessage"):
             self._hold()
-            ts = f"{time.time():.6f}"
-            return 200, {
-                "ok": True,
-                "channel": payload["channel"],
-                "ts": ts,
-                "message": {"type": "message", "user": "UBOT", "text": payload["text"], "ts": ts},
-            }
-        return 404, {"ok": False, "error": "unknown_method"}
 
     def _record(self, method: str, payload: dict[str, Any]) -> None:
         with self.lock:

@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from chatstate.app.config import CONFIG_KEYS
+from chatstate.config import CONFIG_KEYS
 
 TELEGRAM_TOKEN = "123456:TEST-telegram-token"
 TELEGRAM_SECRET = "test-webhook-secret_0123"
@@ -36,6 +36,8 @@ class LocalServer:
     healthy_status = 200
     # RLIMIT_NOFILE for the server process (`ulimit -n`), or None to inherit.
     open_files_limit: int | None = None
+    # The bot project it serves: this repository's example bot unless a test says otherwise.
+    project = Path(__file__).resolve().parents[2]
 
     def __init__(self, data_dir: Path, api_base: str, log_path: Path, **env: str) -> None:
         self.data_dir = data_dir
@@ -62,7 +64,7 @@ class LocalServer:
     def start(self) -> LocalServer:
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "chatstate.local"],
+                [sys.executable, "-m", "chatstate", "run", "--project", str(self.project)],
                 env=self.env,
                 stdout=log,
                 stderr=log,
@@ -175,7 +177,12 @@ class WranglerServer(LocalServer):
         ]
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
-                command, cwd=REPO, env=self.env, stdout=log, stderr=log, start_new_session=True
+                command,
+                cwd=self.project,
+                env=self.env,
+                stdout=log,
+                stderr=log,
+                start_new_session=True,
             )
         # Cold start is 10-15 s on 2 cores (no memory snapshot locally).
         return self.wait_healthy(timeout_s=180)

@@ -16,24 +16,18 @@ import contextlib
 import inspect
 import logging
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from chatstate.chat.concurrency import Concurrency
 from chatstate.chat.events import Action, Event, Inbound, Message, event_from_json
+from chatstate.chat.observers import ChatObserver, HandlerFailure
 from chatstate.chat.thread import Thread
 from chatstate.chat.transcripts import Transcripts
 from chatstate.chat.work_index import WorkIndex
-from chatstate.conversations.responder import Responder
 from chatstate.errors import LockLostError
 from chatstate.platforms.base import Platform
-from chatstate.routes.console.index import (
-    LAST_ERROR_TTL_MS,
-    ConsoleIndex,
-    HandlerFailure,
-    last_error_key,
-)
 from chatstate.state.adapter import Lock, Pending, QueueEntry, StateAdapter, StateBatch
 
 logger = logging.getLogger("chatstate.chat")
@@ -49,6 +43,9 @@ HISTORY_TTL_MS = 7 * 24 * 3600 * 1000
 KeepAlive = Callable[["asyncio.Task[None]"], object]
 Sleep = Callable[[float], Awaitable[None]]
 MessageHandler = Callable[..., Awaitable[None]]
+# The conversation API's responder (chatstate.conversations.responder.Responder), kept opaque
+# here: the chat runtime stores it for that feature and never calls it.
+AgentResponder = Callable[[Any], Any]
 
 
 @dataclass(frozen=True)
@@ -69,7 +66,7 @@ class _Registered:
 
 @dataclass
 class _Round:
-    """What handlers of one round did: replies to record, failures to show in the console."""
+    """What handlers of one round did: replies to record, failures to tell observers."""
 
     sent: list[Message] = field(default_factory=list)
     failures: list[HandlerFailure] = field(default_factory=list)
@@ -112,7 +109,7 @@ class Chat:
         dedupe_ttl_ms: int = DEDUPE_TTL_MS,
         keep_alive: KeepAlive | None = None,
         sleep: Sleep = asyncio.sleep,
-        console: ConsoleIndex | None = None,
+        observers: Sequence[ChatObserver] = (),
     ) -> None:
         self.platforms = {p.name: p for p in platforms}
         self.state = state
@@ -122,8 +119,7 @@ class Chat:
         self.lock_ttl_ms = lock_ttl_ms
         self.dedupe_ttl_ms = dedupe_ttl_ms
         self.transcripts = Transcripts(state)
-        # Where the web console learns of activity and failures; None keeps no index.
-        self.console = console
+        self.observers = list(observers)
         self._sleep = sleep
         self._keep_alive = keep_alive
         self._tasks: set[asyncio.Task[None]] = set()
@@ -137,7 +133,7 @@ class Chat:
         self._actions: list[_Registered] = []
         self._edited: list[_Registered] = []
         # What answers users of the conversation API; None: the default responder.
-        self.agent_responder: Responder | None = None
+        self.agent_responder: AgentResponder | None = None
 
     # --- registering handlers ----------------------------------------------------------------
 
@@ -180,7 +176,7 @@ class Chat:
 
         return register
 
-    def on_agent_message(self, fn: Responder) -> Responder:
+    def on_agent_message(self, fn: AgentResponder) -> AgentResponder:
         """The conversation API's responder: `fn(turn)` returns the reply's text or yields it
         in chunks (see chatstate.conversations.responder). One per bot; the last one wins."""
         self.agent_responder = fn
@@ -251,8 +247,8 @@ class Chat:
             else:
                 logger.info("%s message %s dropped: %s is busy", platform.name, event.id, key)
             return
-        if self.console is not None:
-            self._spawn(self.console.note_event(event, key))
+        for observer in self.observers:
+            self._spawn(observer.event_accepted(event, key))
         hints = {event.id: bool(subscribed.value)}
         if strategy == "concurrent":
             self._spawn(self._run_concurrent(platform, key, peeked.value or [], event.id, hints))
@@ -421,7 +417,7 @@ class Chat:
         done: _Round,
     ) -> None:
         thread = Thread(
-            self,
+            self.state,
             platform,
             event.thread_id,
             channel_id=event.channel_id,
@@ -464,15 +460,15 @@ class Chat:
             )
 
     def _record_round(self, batch: StateBatch, platform: Platform, done: _Round) -> None:
-        """Add a round's replies and its last failure per thread to its finishing batch."""
+        """Add a round's replies, and what observers write of its failures, to its finishing
+        batch."""
         if platform.persist_history:
             self._append_history(batch, done.sent)
-        if self.console is None:
-            return
-        last = {failure.thread_id: failure for failure in done.failures}
-        for failure in last.values():
-            batch.set(last_error_key(failure.thread_id), failure.to_json(), LAST_ERROR_TTL_MS)
-            self._spawn(self.console.note_failure(platform.name, failure))
+        last = list({failure.thread_id: failure for failure in done.failures}.values())
+        for observer in self.observers:
+            observer.round_finishing(batch, last)
+            for failure in last:
+                self._spawn(observer.handler_failed(platform.name, failure))
 
     async def _acknowledge(self, platform: Platform, action: Action) -> None:
         try:
@@ -600,6 +596,11 @@ class Chat:
             task.cancel()
         await asyncio.gather(*unfinished, return_exceptions=True)
         return len(unfinished)
+
+    @property
+    def tasks(self) -> frozenset[asyncio.Task[None]]:
+        """Handler work started in the background and not finished yet."""
+        return frozenset(self._tasks)
 
     async def idle(self) -> None:
         """Wait until every handler started so far has finished (tests, graceful shutdown)."""

@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from chatstate.chat.events import Button, Message
-from chatstate.conversations.agents import ThreadMemory
-from chatstate.state.adapter import Lock
-
-if TYPE_CHECKING:
-    from chatstate.chat.runtime import Chat
-    from chatstate.platforms.base import Platform
+from chatstate.chat.memory import ThreadMemory
+from chatstate.platforms.base import Platform
+from chatstate.state.adapter import Lock, StateAdapter
 
 THREAD_STATE_TTL_MS = 30 * 24 * 3600 * 1000
 
@@ -23,14 +20,14 @@ class _StateHolder:
 
     def __init__(
         self,
-        chat: Chat,
+        state: StateAdapter,
         platform: Platform,
         id: str,
         lock: Lock | None,
         sent: list[Message],
     ) -> None:
         self.id = id
-        self._chat = chat
+        self._state = state
         self._platform = platform
         self._lock = lock
         # Replies of the running round, recorded in history with its acknowledgement (one
@@ -40,13 +37,13 @@ class _StateHolder:
     def _guard(self, key: str) -> Lock | None:
         # A handler that lost its lock must not overwrite its successor's state; the guard
         # makes the shard refuse such a write (LockLostError) in the same transaction.
-        router = self._chat.state.router
+        router = self._state.router
         if self._lock is None or router.for_thread(self._lock.thread_id) != router.for_key(key):
             return None
         return self._lock
 
     async def state(self) -> dict[str, Any] | None:
-        value = await self._chat.state.get(self._state_prefix + self.id)
+        value = await self._state.get(self._state_prefix + self.id)
         return value if isinstance(value, dict) else None
 
     async def set_state(self, values: dict[str, Any], *, replace: bool = False) -> None:
@@ -54,12 +51,12 @@ class _StateHolder:
 
         A merge happens in the shard, in one call, so no read-then-write race either."""
         key = self._state_prefix + self.id
-        write = self._chat.state.set if replace else self._chat.state.merge
+        write = self._state.set if replace else self._state.merge
         await write(key, values, THREAD_STATE_TTL_MS, guard=self._guard(key))
 
     async def history(self, limit: int | None = None) -> list[Message]:
         """Messages seen and sent here, newest first."""
-        items = await self._chat.state.get_list("msg-history:" + self.id, limit)
+        items = await self._state.get_list("msg-history:" + self.id, limit)
         stored = [Message.from_json(item) for item in reversed(items) if isinstance(item, dict)]
         unrecorded = [m for m in reversed(self._sent) if self.id in (m.thread_id, m.channel_id)]
         messages = unrecorded + stored
@@ -82,7 +79,7 @@ class Thread(_StateHolder):
 
     def __init__(
         self,
-        chat: Chat,
+        state: StateAdapter,
         platform: Platform,
         id: str,
         *,
@@ -91,26 +88,26 @@ class Thread(_StateHolder):
         lock: Lock | None,
         sent: list[Message],
     ) -> None:
-        super().__init__(chat, platform, id, lock, sent)
+        super().__init__(state, platform, id, lock, sent)
         self.channel_id = channel_id
         self.is_dm = is_dm
         self.platform = platform.name
 
     @property
     def channel(self) -> Channel:
-        return Channel(self._chat, self._platform, self.channel_id, self._lock, self._sent)
+        return Channel(self._state, self._platform, self.channel_id, self._lock, self._sent)
 
     @property
     def memory(self) -> ThreadMemory:
         """Facts remembered in this thread: `await thread.memory.add("likes tea")`, `.facts()`;
         the same facts agents' conversations keep."""
-        return ThreadMemory(self._chat.state, self.id)
+        return ThreadMemory(self._state, self.id)
 
     async def subscribe(self) -> None:
-        await self._chat.state.subscribe(self.id)
+        await self._state.subscribe(self.id)
 
     async def unsubscribe(self) -> None:
-        await self._chat.state.unsubscribe(self.id)
+        await self._state.unsubscribe(self.id)
 
     async def is_subscribed(self) -> bool:
-        return await self._chat.state.is_subscribed(self.id)
+        return await self._state.is_subscribed(self.id)

@@ -19,10 +19,10 @@ import js
 import workers
 from pyodide.ffi import create_proxy, to_js
 
-from chatstate.app.config import CONFIG_KEYS, BotConfig
-from chatstate.app.logs import configure_logging
+from chatstate.config import CONFIG_KEYS, BotConfig
 from chatstate.http.client import HttpResult, HttpStatusError
 from chatstate.http.messages import MAX_BODY_BYTES, HttpRequest, HttpResponse
+from chatstate.logs import configure_logging
 from chatstate.ports import Row, SqlValue
 from chatstate.state.backends.kv import KvError, KvPage, KvRateLimitedError
 from chatstate.state.backends.kv.client import LIST_PAGE_LIMIT

@@ -12,8 +12,6 @@ from typing import Any
 
 from workers import WorkerEntrypoint
 
-from chatstate.app.compose import build_platforms
-from chatstate.app.config import BotConfig, ConfigError
 from chatstate.chat.events import Inbound, inbound_to_json
 from chatstate.cloudflare.conversions import (
     BodyTooLarge,
@@ -26,6 +24,8 @@ from chatstate.cloudflare.conversions import (
     wall_clock_ms,
 )
 from chatstate.cloudflare.messenger import KV_BINDING
+from chatstate.compose import build_platforms
+from chatstate.config import BotConfig, ConfigError
 from chatstate.conversations.agents import AGENT_NAME, agent_shard
 from chatstate.http.messages import MAX_BODY_BYTES, HttpRequest, HttpResponse
 from chatstate.platforms.base import Platform

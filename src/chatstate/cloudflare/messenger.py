@@ -1,4 +1,10 @@
-"""ChatMessenger: the parent Durable Object that runs the bot.
+"""BotMessenger: the parent Durable Object that runs the bot.
+
+An app subclasses it in its `src/entry.py`, naming its bot's `setup` and its shard `router`:
+
+    class ChatMessenger(BotMessenger):
+        setup = staticmethod(bot.setup)
+        router = sharding.ROUTER
 
 It hosts the same Chat the local runtime hosts. State goes to ChatSdkStateAgent shards by RPC;
 its own SQLite keeps the index of conversations with unhandled work, and its alarm re-drives
@@ -12,8 +18,6 @@ from typing import Any
 
 from workers import DurableObject
 
-from chatstate.app.compose import build_chat, build_conversation_api
-from chatstate.app.config import BotConfig, ConfigError
 from chatstate.chat.events import Inbound, inbound_from_json
 from chatstate.chat.work_index import ParentWorkIndex
 from chatstate.cloudflare.conversions import (
@@ -26,10 +30,13 @@ from chatstate.cloudflare.conversions import (
     response_to_wire,
     wall_clock_ms,
 )
+from chatstate.compose import BotSetup, build_bot, build_conversation_api
+from chatstate.config import BotConfig, ConfigError
 from chatstate.conversations.agents import Agents
 from chatstate.routes.console.routes import ConsoleApp, console_off
 from chatstate.state.adapter import StateAdapter
 from chatstate.state.backends.kv import open_kv_state
+from chatstate.state.sharding import ShardRouter
 
 # A handler's lock lapses after its TTL; re-check pending work a little after that.
 RECHECK_DELAY_MS = 45_000
@@ -38,15 +45,20 @@ MAX_PARALLEL_SHARD_CALLS = 6
 KV_BINDING = "CHAT_KV"
 
 
-class ChatMessenger(DurableObject):  # type: ignore[misc]
+class BotMessenger(DurableObject):  # type: ignore[misc]
+    # Set by the app's subclass: the bot's handlers, and which shard holds each key.
+    setup: BotSetup
+    router: ShardRouter = ShardRouter()
+
     def __init__(self, ctx: Any, env: Any) -> None:
         super().__init__(ctx, env)
         config = bot_config(env)
         self._parallel = asyncio.Semaphore(MAX_PARALLEL_SHARD_CALLS)
         self._state = self._open_state(config)
         self._work_index = ParentWorkIndex(DurableObjectSql(ctx.storage))
-        self._chat = build_chat(
+        bot = build_bot(
             config,
+            type(self).setup,
             state=self._state,
             work_index=self._work_index,
             http=WorkersHttpClient(),
@@ -54,14 +66,15 @@ class ChatMessenger(DurableObject):  # type: ignore[misc]
             # until it is done. If the object is evicted anyway, the work index brings it back.
             keep_alive=lambda task: keep_alive_until_done(ctx, task),
         )
+        self._chat = bot.chat
         agents = Agents(self._state)
-        self._api = build_conversation_api(config, self._chat, agents, WorkersHttpClient())
+        self._api = build_conversation_api(config, bot, agents, WorkersHttpClient())
         self._console = None
         if config.admin_token is not None:
             self._console = ConsoleApp(
                 config,
                 admin_token=config.admin_token,
-                index=self._chat.console,
+                index=bot.console,
                 agents=agents,
                 accept=self._accept,
                 on_cloudflare=True,
@@ -72,7 +85,7 @@ class ChatMessenger(DurableObject):  # type: ignore[misc]
 
     def _open_state(self, config: BotConfig) -> StateAdapter:
         if config.state_backend != "kv":
-            return StateAdapter(self._call_shard, clock=wall_clock_ms)
+            return StateAdapter(self._call_shard, clock=wall_clock_ms, router=self.router)
         binding = getattr(self.env, KV_BINDING, None)
         if binding is None:
             raise ConfigError(

@@ -12,8 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any, TypeVar
 
+from chatstate.chat.memory import MemoryFact
 from chatstate.state.adapter import StateAdapter
-from chatstate.state.agent_tables import THREAD_SCOPE
 from chatstate.state.json_values import JsonValue
 from chatstate.state.stores import NamespacedStore
 
@@ -62,14 +62,6 @@ class ChatMessage:
     content: str
     timestamp: int
     metadata: JsonValue
-
-
-@dataclass(frozen=True)
-class MemoryFact:
-    id: str
-    conversation_id: str
-    fact: str
-    created_at: int
 
 
 @dataclass(frozen=True)
@@ -245,26 +237,3 @@ class Agents:
         await self._call(
             agent, "agent_live_chunk", agent, json.dumps(dict(chunk)), must_exist=False
         )
-
-
-class ThreadMemory:
-    """A chat-platform thread's memory facts, in the thread's shard (`thread.memory`)."""
-
-    def __init__(self, state: StateAdapter, thread_id: str) -> None:
-        self._state = state
-        self._thread_id = thread_id
-
-    async def _call(self, *operation: Any) -> Any:
-        batch = self._state.batch()
-        shard = self._state.router.for_thread(self._thread_id)
-        result = batch.on_shard(shard, list(operation), lambda raw: raw)
-        await batch.run()
-        return result.value
-
-    async def add(self, fact: str) -> MemoryFact:
-        result = await self._call("agent_add_memory", THREAD_SCOPE, self._thread_id, fact)
-        return from_wire(MemoryFact, result["memory"])
-
-    async def facts(self) -> list[MemoryFact]:
-        result = await self._call("agent_list_memory", THREAD_SCOPE, self._thread_id)
-        return [from_wire(MemoryFact, m) for m in result["memory"]]

@@ -11,7 +11,8 @@ import inspect
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
-from chatstate.conversations.agents import ChatMessage, Conversation, MemoryFact
+from chatstate.chat.memory import MemoryFact
+from chatstate.conversations.agents import ChatMessage, Conversation
 from chatstate.state.stores import NamespacedStore
 
 

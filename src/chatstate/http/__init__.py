@@ -1,0 +1,1 @@
+"""Plain HTTP values and the outbound client port, shared by every layer."""

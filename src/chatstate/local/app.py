@@ -1,4 +1,4 @@
-"""The local runtime: the example bot, its routes and its state, wired for one process."""
+"""The local runtime: a bot, its routes and its state, wired for one process."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from chatstate.app.compose import build_chat, build_conversation_api
-from chatstate.app.config import BotConfig
 from chatstate.chat.work_index import ParentWorkIndex, ShardWorkIndex
+from chatstate.compose import BotSetup, build_bot, build_conversation_api
+from chatstate.config import BotConfig
 from chatstate.conversations.agents import Agents
 from chatstate.http.messages import HttpRequest, HttpResponse
 from chatstate.local.http11_client import Http11Client
@@ -22,28 +22,33 @@ from chatstate.state.backends.kv import open_kv_state
 from chatstate.state.backends.kv.rest_client import KvRestClient
 from chatstate.state.backends.sqlite_files import LocalStateAdapter, open_local_state, wall_clock_ms
 from chatstate.state.backends.sqlite_port import SqlitePort
+from chatstate.state.sharding import ShardRouter
 
 logger = logging.getLogger("chatstate.local")
 PARENT_INDEX_FILE = "chatstate.cloudflare.messenger.sqlite3"
 
 
 class LocalRuntime:
-    def __init__(self, config: BotConfig) -> None:
+    def __init__(
+        self, config: BotConfig, setup: BotSetup, router: ShardRouter | None = None
+    ) -> None:
         self.config = config
+        self.router = router or ShardRouter()
         self.http = Http11Client()
         config.data_dir.mkdir(parents=True, exist_ok=True)
         self.state, work_index = self._open_state()
-        self.chat = build_chat(config, state=self.state, work_index=work_index, http=self.http)
+        bot = build_bot(config, setup, state=self.state, work_index=work_index, http=self.http)
+        self.chat = bot.chat
         # The web platform's messages come from the console, never from a webhook.
         webhooks = {name: p for name, p in self.chat.platforms.items() if name != WEB}
         self.ingress = Ingress(webhooks, self.chat.accept, self.state.clock)
         agents = Agents(self.state)
-        self.api = build_conversation_api(config, self.chat, agents, self.http)
+        self.api = build_conversation_api(config, bot, agents, self.http)
         assert config.admin_token is not None, "main() makes one when CHAT_ADMIN_TOKEN is unset"
         self.console = ConsoleApp(
             config,
             admin_token=config.admin_token,
-            index=self.chat.console,
+            index=bot.console,
             agents=agents,
             accept=self.chat.accept,
             on_cloudflare=False,
@@ -72,7 +77,12 @@ class LocalRuntime:
                 default_ttl_ms=config.kv_default_ttl_ms,
             )
             return kv_state, ShardWorkIndex(kv_state.kv_store.pending_work)
-        local_state = open_local_state(config.data_dir / "shards")
+        local_state = open_local_state(
+            config.data_dir / "shards",
+            name=self.router.name,
+            shard_key=self.router.shard_key,
+            key_shard=self.router.key_shard,
+        )
         # The work index rides in the shards' own transactions.
         return local_state, ShardWorkIndex(local_state.shards.pending_work)
 

@@ -11,12 +11,10 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from chatstate.state.json_values import JsonValue, decode_json, encode_json
-
-if TYPE_CHECKING:
-    from chatstate.state.adapter import StateAdapter
+from chatstate.state.sharding import ShardRouter
 
 T = TypeVar("T")
 # How long one process may hold a key's computation before another may take it over.
@@ -35,10 +33,21 @@ def _check_ttl(ttl_ms: int | None) -> None:
         raise TypeError(f"ttl_ms must be an int of milliseconds, not {ttl_ms!r}")
 
 
+class _State(Protocol):
+    """What a store needs of the state adapter (which makes stores: `state.store(id)`)."""
+
+    router: ShardRouter
+    in_flight: dict[str, asyncio.Future[JsonValue]]
+
+    def batch(self) -> Any: ...
+
+    def _check_connected(self) -> None: ...
+
+
 class NamespacedStore:
     """get / get_many / set / set_many / remove / clear / cached, within one namespace."""
 
-    def __init__(self, state: StateAdapter, store_id: str, shard: str | None) -> None:
+    def __init__(self, state: _State, store_id: str, shard: str | None) -> None:
         if not isinstance(store_id, str) or not store_id:
             raise ValueError("a store id is a non-empty string")
         if ":" in store_id or len(store_id.encode()) > MAX_STORE_ID_BYTES:

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
 from typing import Any
 
 from chatstate.chat.events import Event, Message
-from chatstate.state.adapter import StateAdapter
+from chatstate.chat.observers import HandlerFailure
+from chatstate.state.adapter import StateAdapter, StateBatch
 
 logger = logging.getLogger("chatstate.routes.console")
 
@@ -32,19 +32,6 @@ def last_error_key(thread_id: str) -> str:
     return LAST_ERROR_PREFIX + thread_id
 
 
-@dataclass(frozen=True)
-class HandlerFailure:
-    """A handler that raised: kept as the thread's last error for the console."""
-
-    thread_id: str
-    event_id: str
-    error: str
-    at: int
-
-    def to_json(self) -> dict[str, Any]:
-        return {"event_id": self.event_id, "error": self.error, "at": self.at}
-
-
 def _title(event: Event, author: str) -> str:
     """A DM's title is its user; a group's is its name when the platform sent one (a Telegram
     message carries its chat's title); otherwise the list shows the thread id."""
@@ -60,6 +47,8 @@ def _title(event: Event, author: str) -> str:
 
 
 class ConsoleIndex:
+    """The console's index of conversations; the chat runtime's observer (chat/observers.py)."""
+
     def __init__(self, state: StateAdapter) -> None:
         self.state = state
         # Notes made while one call is in flight go together in the next call: a busy process
@@ -92,7 +81,7 @@ class ConsoleIndex:
                 "could not note %d conversation(s) in the console: %s", len(entries), error
             )
 
-    async def note_event(self, event: Event, queue_key: str) -> None:
+    async def event_accepted(self, event: Event, queue_key: str) -> None:
         """A message or button press was recorded in this thread."""
         if isinstance(event, Message):
             author, text = event.author, event.text
@@ -115,7 +104,12 @@ class ConsoleIndex:
             }
         )
 
-    async def note_failure(self, platform: str, failure: HandlerFailure) -> None:
+    def round_finishing(self, batch: StateBatch, failures: list[HandlerFailure]) -> None:
+        """Each thread's last failure, kept beside its state for the thread's details."""
+        for failure in failures:
+            batch.set(last_error_key(failure.thread_id), failure.to_json(), LAST_ERROR_TTL_MS)
+
+    async def handler_failed(self, platform: str, failure: HandlerFailure) -> None:
         await self._note(
             {
                 "id": failure.thread_id,

@@ -26,8 +26,8 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import parse_qsl
 
-from chatstate.app.config import BotConfig
 from chatstate.chat.events import Button, Inbound
+from chatstate.config import BotConfig
 from chatstate.conversations.agents import AGENT_NAME, Agents, NotFoundError, UnknownAgentError
 from chatstate.http.messages import HttpRequest, HttpResponse
 from chatstate.platforms.web import MAX_WEB_TEXT_CHARS, WEB, web_message, web_press, web_thread

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from chatstate.app.config import BotConfig
+from chatstate.config import BotConfig
 from chatstate.http.messages import HttpRequest
 from chatstate.routes.console.auth import is_https
 from chatstate.state.adapter import StateAdapter

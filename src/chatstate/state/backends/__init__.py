@@ -1,0 +1,1 @@
+"""Where shards live off Cloudflare: SQLite files with group commit, and Workers KV."""

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from chatstate.app.config import BotConfig
+from collections.abc import Callable
+from dataclasses import dataclass
+
 from chatstate.chat.runtime import Chat, KeepAlive
 from chatstate.chat.work_index import WorkIndex
+from chatstate.config import BotConfig
 from chatstate.conversations.agents import Agents
 from chatstate.conversations.chat_completions import chat_completions_responder
 from chatstate.conversations.chat_turns import ChatTurns
@@ -42,18 +45,30 @@ def build_platforms(config: BotConfig, http: HttpClient) -> list[Platform]:
     return platforms
 
 
-def build_chat(
+BotSetup = Callable[[Chat], None]
+
+
+@dataclass(frozen=True)
+class Bot:
+    """A bot's chat runtime and the console's index that observes it (None on Workers KV)."""
+
+    chat: Chat
+    console: ConsoleIndex | None
+
+
+def build_bot(
     config: BotConfig,
+    setup: BotSetup,
     *,
     state: StateAdapter,
     work_index: WorkIndex,
     http: HttpClient,
     keep_alive: KeepAlive | None = None,
-) -> Chat:
-    """The bot's Chat with the example handlers of `src/bot.py` registered, on the configured
-    platforms and the console's `web` chat box."""
-    import bot  # the bot author's module; imported here so the core never depends on it
-
+) -> Bot:
+    """The bot's Chat with `setup`'s handlers registered, on the configured platforms and the
+    console's `web` chat box."""
+    # Workers KV has no transactions for the console's index (CHAT_STATE=sqlite has).
+    console = ConsoleIndex(state) if config.state_backend == "sqlite" else None
     chat = Chat(
         platforms=[*build_platforms(config, http), WebPlatform(state.clock)],
         state=state,
@@ -61,15 +76,14 @@ def build_chat(
         concurrency=config.concurrency,
         lock_ttl_ms=config.lock_ttl_ms,
         keep_alive=keep_alive,
-        # Workers KV has no transactions for the console's index (CHAT_STATE=sqlite has).
-        console=ConsoleIndex(state) if config.state_backend == "sqlite" else None,
+        observers=[console] if console is not None else [],
     )
-    bot.setup(chat)
-    return chat
+    setup(chat)
+    return Bot(chat, console)
 
 
 def build_conversation_api(
-    config: BotConfig, chat: Chat, agents: Agents, http: HttpStreamer
+    config: BotConfig, bot: Bot, agents: Agents, http: HttpStreamer
 ) -> ConversationApi:
     """The conversation API, answered by the bot's responder: the one it registers with
     `@chat.on_agent_message`, else the configured chat-completions server, else the default."""
@@ -82,7 +96,7 @@ def build_conversation_api(
             api_key=config.llm_api_key,
             cache_ttl_ms=config.llm_cache_ttl_ms,
         )
-    turns = ChatTurns(agents, lambda: chat.agent_responder or fallback)
+    turns = ChatTurns(agents, lambda: bot.chat.agent_responder or fallback)
     unsupported = None
     if config.state_backend == "kv":
         unsupported = (
@@ -90,5 +104,5 @@ def build_conversation_api(
             "with CHAT_STATE=sqlite (Durable Objects on Cloudflare)"
         )
     return ConversationApi(
-        agents, turns, config.api_token, unsupported=unsupported, console=chat.console
+        agents, turns, config.api_token, unsupported=unsupported, console=bot.console
     )

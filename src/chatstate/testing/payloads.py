@@ -1,4 +1,5 @@
-"""Webhook payloads built from the Telegram Bot API and Slack Events API field definitions."""
+"""Webhook payloads built from the Telegram Bot API and Slack Events API field definitions,
+signed as the platforms sign them."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import json
 import time
 from itertools import count
 from typing import Any
+from urllib.parse import urlencode
 
 from chatstate.platforms.slack import signature
 
@@ -35,13 +37,14 @@ def telegram_message_update(
     chat_type: str = "supergroup",
     update_id: int | None = None,
     message_id: int | None = None,
+    user: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """An Update with a `message` (Message: message_id, from, chat, date, text, entities...)."""
     if bot_username:
         text = f"@{bot_username} {text}"
     message: dict[str, Any] = {
         "message_id": message_id if message_id is not None else next(_message_ids),
-        "from": telegram_user(),
+        "from": user or telegram_user(),
         "chat": {"id": chat_id, "type": chat_type, "title": "Team"}
         if chat_type != "private"
         else {"id": chat_id, "type": "private", "first_name": "Ann"},
@@ -82,14 +85,18 @@ def telegram_inline_callback_update(data: str, *, query_id: str) -> dict[str, An
 
 
 def telegram_callback_update(
-    chat_id: int, data: str, *, query_id: str = "4382bfdwdsb323b2d9"
+    chat_id: int,
+    data: str,
+    *,
+    query_id: str = "4382bfdwdsb323b2d9",
+    user: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """An Update with a `callback_query` (CallbackQuery: id, from, message, chat_instance, data)."""
     return {
         "update_id": next(_update_ids),
         "callback_query": {
             "id": query_id,
-            "from": telegram_user(),
+            "from": user or telegram_user(),
             "message": {
                 "message_id": next(_message_ids),
                 "from": {"id": 42, "is_bot": True, "first_name": "Bot", "username": "my_bot"},
@@ -151,12 +158,63 @@ def slack_app_mention(
     return event
 
 
+def slack_message(
+    channel: str,
+    text: str,
+    *,
+    ts: str | None = None,
+    thread_ts: str | None = None,
+    user: str = "U0ANN",
+) -> dict[str, Any]:
+    """A `message` event (message.channels / message.im): no mention of the bot needed."""
+    event = slack_app_mention(channel, text, ts=ts, thread_ts=thread_ts, user=user)
+    return {
+        **event,
+        "type": "message",
+        "text": text,
+        "channel_type": "im" if channel.startswith("D") else "channel",
+    }
+
+
+def slack_block_actions(
+    channel: str,
+    message_ts: str,
+    action_id: str,
+    value: str,
+    *,
+    user_id: str = "U0ANN",
+    username: str = "ann",
+    trigger_id: str | None = None,
+) -> bytes:
+    """An interactivity request's form body: `payload` is a block_actions JSON object."""
+    payload = {
+        "type": "block_actions",
+        "user": {"id": user_id, "username": username, "team_id": "T123ABC456"},
+        "api_app_id": "A123ABC456",
+        "token": "XXYYZZ",
+        "trigger_id": trigger_id or f"{next(_message_ids)}.98765.abcdef",
+        "team": {"id": "T123ABC456", "domain": "team"},
+        "channel": {"id": channel, "name": "general"},
+        "message": {"type": "message", "ts": message_ts, "text": "", "user": "UBOT"},
+        "actions": [
+            {
+                "type": "button",
+                "action_id": action_id,
+                "block_id": "actions",
+                "value": value,
+                "action_ts": f"{time.time():.6f}",
+            }
+        ],
+    }
+    return urlencode({"payload": json.dumps(payload)}).encode()
+
+
 def slack_signed_headers(
-    signing_secret: str, body: bytes, timestamp: int | None = None
+    signing_secret: str, body: bytes, timestamp: int | None = None, *, form: bool = False
 ) -> dict[str, str]:
     stamp = str(timestamp if timestamp is not None else int(time.time()))
     return {
-        "content-type": "application/json",
+        "content-type": "application/x-www-form-urlencoded" if form else "application/json",
         "x-slack-request-timestamp": stamp,
         "x-slack-signature": signature(signing_secret, stamp, body),
     }

@@ -1,4 +1,4 @@
-"""Start the local runtime: `python -m chatstate.local` (configuration from the environment)."""
+"""Serve a bot on the local runtime (`python -m chatstate run`), configured by the environment."""
 
 from __future__ import annotations
 
@@ -8,13 +8,17 @@ import sys
 
 import uvicorn
 
-from chatstate.app.config import BotConfig, ConfigError
-from chatstate.app.logs import configure_logging
+from chatstate.compose import BotSetup
+from chatstate.config import BotConfig, ConfigError
 from chatstate.local.app import LocalRuntime
 from chatstate.local.asgi import asgi_app
+from chatstate.logs import configure_logging
+from chatstate.state.sharding import ShardRouter
 
 
-def main() -> None:
+def serve(setup: BotSetup, router: ShardRouter | None = None) -> None:
+    """Run the bot's `setup` on loopback until stopped; exits with a one-line reason when the
+    configuration is wrong."""
     try:
         config = BotConfig.from_env()
     except ConfigError as error:
@@ -25,7 +29,7 @@ def main() -> None:
         config = dataclasses.replace(config, admin_token=secrets.token_urlsafe(24))
     configure_logging(config.log_level, config.secrets)
     try:
-        runtime = LocalRuntime(config)
+        runtime = LocalRuntime(config, setup, router)
     except ConfigError as error:
         sys.exit(f"configuration error: {error}")
     app = asgi_app(
@@ -45,7 +49,3 @@ def console_banner(config: BotConfig, made_token: bool) -> str:
     if made_token:
         return f"Bot console: {url}?token={config.admin_token}\n(open it to sign in)"
     return f"Bot console: {url} (sign in with CHAT_ADMIN_TOKEN)"
-
-
-if __name__ == "__main__":
-    main()

@@ -1,0 +1,439 @@
+"""BotTester: a bot's `setup` driven in process, as Telegram, Slack and the console drive it.
+
+Updates go through the real webhook routes (signed as the platforms sign them), the real
+platform adapters and the real chat runtime, over state in in-memory SQLite; the platforms'
+APIs answer in process (chatstate.testing.platform_apis). Time is virtual: a handler's sleeps,
+debounce windows, lock TTLs and state TTLs move only when the test calls `advance`.
+
+    async with BotTester(setup) as bot:
+        chat = bot.telegram.group(-100123)
+        await chat.send("hello", mention=True)
+        assert bot.replies[-1].text == "hi Ann!"
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+import json
+import time
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any
+
+from chatstate.chat.concurrency import Concurrency
+from chatstate.chat.events import Button, Message
+from chatstate.chat.runtime import Chat
+from chatstate.chat.work_index import ShardWorkIndex
+from chatstate.compose import BotSetup
+from chatstate.http.messages import HttpRequest
+from chatstate.platforms.slack import SlackPlatform
+from chatstate.platforms.telegram import SECRET_HEADER, TelegramPlatform
+from chatstate.platforms.web import WebPlatform, web_message, web_press, web_thread
+from chatstate.routes.webhooks import Ingress
+from chatstate.state.backends.sqlite_files import LocalStateAdapter, open_local_state
+from chatstate.state.sharding import ShardRouter
+from chatstate.testing import payloads
+from chatstate.testing.platform_apis import ApiCall, InProcessHttp, PlatformApis
+
+API_BASE = "http://platform-apis.test"
+TELEGRAM_TOKEN = "123456:TEST-telegram-token"
+TELEGRAM_SECRET = "test-webhook-secret"
+SLACK_SECRET = "test-slack-signing-secret"
+SLACK_TOKEN = "xoxb-test-slack-token"
+# How long `settle` lets a handler run in real time before it calls the test stuck.
+SETTLE_TIMEOUT_S = 10.0
+
+
+class VirtualTime:
+    """A clock (epoch ms) and a sleep that move together, only when `advance` moves them."""
+
+    def __init__(self, start_ms: int) -> None:
+        self.now_ms = start_ms
+        self._sleepers: list[tuple[int, int, asyncio.Future[None], asyncio.Task[Any]]] = []
+        self._order = itertools.count()
+        # Tasks waiting in `sleep`: settled, as far as the test is concerned.
+        self.parked: set[asyncio.Task[Any]] = set()
+
+    def __call__(self) -> int:
+        return self.now_ms
+
+    async def sleep(self, seconds: float) -> None:
+        if seconds <= 0:
+            await asyncio.sleep(0)
+            return
+        future = asyncio.get_running_loop().create_future()
+        wake_at = self.now_ms + max(1, round(seconds * 1000))
+        task = asyncio.current_task()
+        assert task is not None
+        heapq.heappush(self._sleepers, (wake_at, next(self._order), future, task))
+        self.parked.add(task)
+        try:
+            await future
+        finally:
+            self.parked.discard(task)
+
+    def next_wake(self) -> int | None:
+        while self._sleepers and self._sleepers[0][2].done():
+            heapq.heappop(self._sleepers)  # a sleeper that was cancelled
+        return self._sleepers[0][0] if self._sleepers else None
+
+    def wake_due(self) -> None:
+        while self._sleepers and self._sleepers[0][0] <= self.now_ms:
+            _, _, future, task = heapq.heappop(self._sleepers)
+            if not future.done():
+                future.set_result(None)
+                # Running again from now on, though it resumes only at the loop's next turn.
+                self.parked.discard(task)
+
+
+@dataclass(frozen=True)
+class Reply:
+    """A message the bot sent, as the platform's API received it."""
+
+    platform: str
+    thread_id: str
+    text: str
+    buttons: list[str] = field(default_factory=list)
+
+
+class BotTester:
+    """Drive a bot's `setup(chat)` in process; read back its replies and state."""
+
+    def __init__(
+        self,
+        setup: BotSetup,
+        *,
+        concurrency: Concurrency | None = None,
+        router: ShardRouter | None = None,
+        bot_username: str = "my_bot",
+        start_ms: int | None = None,
+    ) -> None:
+        self.setup = setup
+        self.time = VirtualTime(start_ms if start_ms is not None else time.time_ns() // 10**6)
+        self.apis = PlatformApis(TELEGRAM_TOKEN, SLACK_TOKEN, bot_username)
+        self.bot_username = bot_username
+        self._concurrency = concurrency or Concurrency()
+        self._router = router or ShardRouter()
+        self._state: LocalStateAdapter | None = None
+        self._chat: Chat | None = None
+        self._ingress: Ingress | None = None
+        self.telegram = TelegramDriver(self)
+        self.slack = SlackDriver(self)
+        self.web = WebDriver(self)
+
+    async def __aenter__(self) -> BotTester:
+        state = open_local_state(
+            None,
+            clock=self.time,
+            name=self._router.name,
+            shard_key=self._router.shard_key,
+            key_shard=self._router.key_shard,
+        )
+        await state.connect()
+        http = InProcessHttp(self.apis, API_BASE)
+        telegram = TelegramPlatform(
+            bot_token=TELEGRAM_TOKEN,
+            secret_token=TELEGRAM_SECRET,
+            http=http,
+            api_base=API_BASE,
+            sleep=self.time.sleep,
+        )
+        slack = SlackPlatform(
+            signing_secret=SLACK_SECRET,
+            bot_token=SLACK_TOKEN,
+            http=http,
+            api_base=f"{API_BASE}/api",
+            sleep=self.time.sleep,
+        )
+        self._chat = Chat(
+            platforms=[telegram, slack, WebPlatform(self.time)],
+            state=state,
+            work_index=ShardWorkIndex(state.shards.pending_work),
+            concurrency=self._concurrency,
+            sleep=self.time.sleep,
+        )
+        self.setup(self._chat)
+        self._ingress = Ingress(
+            {"telegram": telegram, "slack": slack}, self._chat.accept, self.time
+        )
+        self._state = state
+        return self
+
+    async def __aexit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        if self._chat is not None:
+            await self._chat.stop(0)
+        if self._state is not None:
+            await self._state.disconnect()
+
+    @property
+    def chat(self) -> Chat:
+        if self._chat is None:
+            raise RuntimeError("use the tester as `async with BotTester(setup) as bot:`")
+        return self._chat
+
+    @property
+    def state(self) -> LocalStateAdapter:
+        if self._state is None:
+            raise RuntimeError("use the tester as `async with BotTester(setup) as bot:`")
+        return self._state
+
+    # --- what the bot did ----------------------------------------------------------------------
+
+    @property
+    def calls(self) -> list[ApiCall]:
+        """Every call the bot made to a platform's API, in order (getMe included)."""
+        return list(self.apis.calls)
+
+    @property
+    def replies(self) -> list[Reply]:
+        """Every message the bot sent, in order, on every platform."""
+        found = []
+        for call in self.apis.calls:
+            if call.method == "sendMessage":
+                found.append(_telegram_reply(call.payload))
+            elif call.method == "chat.postMessage":
+                found.append(_slack_reply(call.payload))
+        return found
+
+    async def thread_state(self, thread_id: str) -> Any:
+        return await self.state.get(f"thread-state:{thread_id}")
+
+    async def channel_state(self, channel_id: str) -> Any:
+        return await self.state.get(f"channel-state:{channel_id}")
+
+    async def history(self, thread_id: str) -> list[Message]:
+        """The thread's message history, oldest first (platforms that keep one: Telegram, web)."""
+        items = await self.state.get_list(f"msg-history:{thread_id}")
+        return [Message.from_json(item) for item in items if isinstance(item, dict)]
+
+    async def is_subscribed(self, thread_id: str) -> bool:
+        return await self.state.is_subscribed(thread_id)
+
+    # --- time ----------------------------------------------------------------------------------
+
+    async def advance(self, seconds: float) -> None:
+        """Move virtual time on, waking each sleeper at its time and letting handlers run."""
+        target = self.time.now_ms + round(seconds * 1000)
+        while (wake := self.time.next_wake()) is not None and wake <= target:
+            self.time.now_ms = max(self.time.now_ms, wake)
+            self.time.wake_due()
+            await self.settle()
+        self.time.now_ms = target
+        await self.state.shards.fire_due_alarms()
+        await self.settle()
+
+    async def settle(self) -> None:
+        """Wait until every handler has finished or sleeps in virtual time."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + SETTLE_TIMEOUT_S
+        while True:
+            busy = [t for t in self.chat.tasks if not t.done() and t not in self.time.parked]
+            if not busy:
+                return
+            if loop.time() > deadline:
+                raise AssertionError(
+                    f"{len(busy)} handler task(s) still running after {SETTLE_TIMEOUT_S:g} s "
+                    "of real time: does a handler wait for something that never happens?"
+                )
+            await asyncio.wait(busy, timeout=0.01)
+
+    # --- delivering ----------------------------------------------------------------------------
+
+    async def deliver(self, path: str, body: bytes, headers: dict[str, str]) -> None:
+        """POST a webhook through the routes, then let handlers run; fails unless it is 200."""
+        if self._ingress is None:
+            raise RuntimeError("use the tester as `async with BotTester(setup) as bot:`")
+        request = HttpRequest("POST", path, {k.lower(): v for k, v in headers.items()}, body)
+        response = await self._ingress.handle(request)
+        if response.status != 200:
+            raise AssertionError(
+                f"{path} answered {response.status}: {response.body.decode(errors='replace')}"
+            )
+        await self.settle()
+
+
+class TelegramDriver:
+    """Updates from Telegram: `bot.telegram.group(-100123)`, `bot.telegram.private(1001)`."""
+
+    def __init__(self, tester: BotTester) -> None:
+        self._tester = tester
+
+    def group(self, chat_id: int, *, topic: int | None = None) -> TelegramChat:
+        return TelegramChat(self._tester, chat_id, "supergroup", topic)
+
+    def private(self, user_id: int = 1001) -> TelegramChat:
+        return TelegramChat(self._tester, user_id, "private", None)
+
+
+@dataclass
+class TelegramChat:
+    tester: BotTester
+    chat_id: int
+    chat_type: str
+    topic: int | None
+    user: dict[str, Any] = field(default_factory=payloads.telegram_user)
+
+    @property
+    def thread_id(self) -> str:
+        suffix = f":{self.topic}" if self.topic is not None else ""
+        return f"telegram:{self.chat_id}{suffix}"
+
+    async def send(self, text: str, *, mention: bool = False) -> dict[str, Any]:
+        """A user's message (with `@bot_username ` before it when `mention`); the update sent."""
+        update = payloads.telegram_message_update(
+            self.chat_id,
+            text,
+            bot_username=self.tester.bot_username if mention else None,
+            topic=self.topic,
+            chat_type=self.chat_type,
+            user=self.user,
+        )
+        await self._post(update)
+        return update
+
+    async def edit(self, update: dict[str, Any], text: str) -> None:
+        """The user edits the message `send` returned."""
+        await self._post(payloads.telegram_edited_update(update, text))
+
+    async def press(self, action_id: str, value: str = "") -> None:
+        """The user presses a button the bot offered (its callback data)."""
+        data = f"{action_id}:{value}" if value else action_id
+        update = payloads.telegram_callback_update(
+            self.chat_id, data, query_id=f"q{next(_ids)}", user=self.user
+        )
+        await self._post(update)
+
+    async def _post(self, update: dict[str, Any]) -> None:
+        await self.tester.deliver(
+            "/webhooks/telegram",
+            json.dumps(update).encode(),
+            {"content-type": "application/json", SECRET_HEADER: TELEGRAM_SECRET},
+        )
+
+
+class SlackDriver:
+    """Events from Slack: `bot.slack.channel("C0123")`, `bot.slack.dm("D0123")`."""
+
+    def __init__(self, tester: BotTester) -> None:
+        self._tester = tester
+
+    def channel(self, channel_id: str, *, thread_ts: str | None = None) -> SlackChannel:
+        return SlackChannel(self._tester, channel_id, thread_ts)
+
+    def dm(self, channel_id: str = "D0ANN") -> SlackChannel:
+        return SlackChannel(self._tester, channel_id, None)
+
+
+@dataclass
+class SlackChannel:
+    tester: BotTester
+    channel_id: str
+    thread_ts: str | None
+    user_id: str = "U0ANN"
+    username: str = "ann"
+    # The ts of the last message the bot posted here: what `press` presses a button of.
+    last_ts: str | None = None
+
+    async def send(self, text: str, *, mention: bool = False) -> dict[str, Any]:
+        """A user's message (an `app_mention` event when `mention`); the event sent. The first
+        one starts the thread later messages go to, as a reply in Slack would."""
+        ts = self._next_ts()
+        build = payloads.slack_app_mention if mention else payloads.slack_message
+        event = build(self.channel_id, text, ts=ts, thread_ts=self.thread_ts, user=self.user_id)
+        if self.thread_ts is None and not self.channel_id.startswith("D"):
+            self.thread_ts = ts
+        await self._post(json.dumps(payloads.slack_event(event)).encode(), form=False)
+        return event
+
+    async def press(self, action_id: str, value: str = "") -> None:
+        """The user presses a button on the bot's latest message in this thread."""
+        ts = self.thread_ts or self._next_ts()
+        body = payloads.slack_block_actions(
+            self.channel_id,
+            ts,
+            action_id,
+            value,
+            user_id=self.user_id,
+            username=self.username,
+        )
+        await self._post(body, form=True)
+
+    @property
+    def thread_id(self) -> str:
+        if self.channel_id.startswith("D") and self.thread_ts is None:
+            return f"slack:{self.channel_id}:"
+        return f"slack:{self.channel_id}:{self.thread_ts or ''}"
+
+    def _next_ts(self) -> str:
+        return f"{self.tester.time.now_ms / 1000 + next(_ids) / 10**6:.6f}"
+
+    async def _post(self, body: bytes, *, form: bool) -> None:
+        stamp = self.tester.time.now_ms // 1000
+        headers = payloads.slack_signed_headers(SLACK_SECRET, body, stamp, form=form)
+        await self.tester.deliver("/webhooks/slack", body, headers)
+
+
+class WebDriver:
+    """The console's chat box: `bot.web.session("s1")`."""
+
+    def __init__(self, tester: BotTester) -> None:
+        self._tester = tester
+
+    def session(self, session_id: str = "tester") -> WebSession:
+        return WebSession(self._tester, session_id)
+
+
+@dataclass
+class WebSession:
+    tester: BotTester
+    session_id: str
+
+    @property
+    def thread_id(self) -> str:
+        return web_thread(self.session_id)
+
+    async def send(self, text: str) -> None:
+        clock = self.tester.time
+        inbound = web_message(self.session_id, f"c{next(_ids)}", text, clock())
+        await self.tester.chat.accept("web", inbound)
+        await self.tester.settle()
+
+    async def press(self, message_id: str, action_id: str, value: str = "") -> None:
+        inbound = web_press(
+            self.session_id, f"c{next(_ids)}", Button(action_id, action_id, value), message_id
+        )
+        await self.tester.chat.accept("web", inbound)
+        await self.tester.settle()
+
+    async def replies(self) -> list[Message]:
+        """The bot's messages in this session's thread, oldest first."""
+        return [m for m in await self.tester.history(self.thread_id) if m.author.is_bot]
+
+
+_ids = itertools.count(1)
+
+
+def _telegram_reply(payload: dict[str, Any]) -> Reply:
+    topic = payload.get("message_thread_id")
+    thread = f"telegram:{payload['chat_id']}" + (f":{topic}" if topic is not None else "")
+    keyboard = (payload.get("reply_markup") or {}).get("inline_keyboard") or []
+    labels = [str(b["text"]) for row in keyboard for b in row]
+    return Reply("telegram", thread, str(payload["text"]), labels)
+
+
+def _slack_reply(payload: dict[str, Any]) -> Reply:
+    thread = f"slack:{payload['channel']}:{payload.get('thread_ts', '')}"
+    labels = [
+        str(element["text"]["text"])
+        for block in payload.get("blocks") or []
+        if block.get("type") == "actions"
+        for element in block["elements"]
+    ]
+    return Reply("slack", thread, str(payload["text"]), labels)
