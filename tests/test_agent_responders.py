@@ -8,12 +8,14 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from chatstate.conversations.agents import Agents, RequestInProgressError, ThreadMemory
+from chatstate.chat.memory import ThreadMemory
+from chatstate.conversations.agents import Agents, RequestInProgressError
 from chatstate.conversations.chat_completions import chat_completions_responder
 from chatstate.conversations.chat_turns import CHAT_LEASE_MS, ChatTurns, ResponderFailedError
 from chatstate.conversations.responder import AgentTurn, Responder, default_responder
 from chatstate.http.client import HttpStatusError
 from chatstate.local.http11_client import Http11Client
+from chatstate.state.agent_tables import MAX_CONTENT_BYTES, MAX_REPLY_BYTES
 from chatstate.state.backends.sqlite_files import LocalStateAdapter
 from support.clock import FakeClock
 from support.fake_chat_completions import FakeChatCompletions
@@ -98,6 +100,33 @@ async def test_a_retry_after_a_failed_responder_resumes_without_a_second_message
         ("user", "hi"),
         ("assistant", "You said: hi"),
     ]
+
+
+async def test_a_reply_longer_than_the_input_limit_is_stored(
+    agents: Agents, conversation: str
+) -> None:
+    question = "x" * MAX_CONTENT_BYTES
+    turn = await ChatTurns(agents, lambda: default_responder).chat(AGENT, conversation, question)
+    assert turn["reply"]["content"] == f"You said: {question}"
+    assert await messages_of(agents, conversation) == [
+        ("user", question),
+        ("assistant", f"You said: {question}"),
+    ]
+
+
+async def test_a_reply_over_the_reply_limit_fails_the_turn_and_a_retry_resumes_it(
+    agents: Agents, conversation: str
+) -> None:
+    async def flood(turn: AgentTurn) -> str:
+        return "y" * (MAX_REPLY_BYTES + 1)
+
+    with pytest.raises(ResponderFailedError, match=f"over {MAX_REPLY_BYTES} bytes"):
+        await ChatTurns(agents, lambda: flood).chat(AGENT, conversation, "hi", request=("k", "b"))
+    assert await messages_of(agents, conversation) == [("user", "hi")]
+    turn = await ChatTurns(agents, lambda: default_responder).chat(
+        AGENT, conversation, "hi", request=("k", "b")
+    )
+    assert turn["reply"]["content"] == "You said: hi"
 
 
 async def test_a_retry_while_the_first_runs_is_refused_until_its_lease_lapses(

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, Route, expect, sync_playwright
 
 from chatstate.testing.payloads import telegram_message_update
 from support.e2e import post_telegram
@@ -313,3 +313,99 @@ def test_a_forged_cross_site_post_is_refused(
     transcript = page.get_by_role("list", name="Messages with the bot")
     expect(transcript).to_contain_text("after the forgery", timeout=WAIT_MS)
     expect(transcript).not_to_contain_text("forged")
+
+
+def wait_for_polls(page: Page, path: str, count: int) -> None:
+    """Let the page poll `path` `count` more times (each poll a completed response)."""
+    for _ in range(count):
+        with page.expect_response(lambda r: r.url.endswith(path), timeout=WAIT_MS):
+            pass
+
+
+def test_a_focused_button_keeps_focus_across_polls(server: LocalServer, page: Page) -> None:
+    say(page, "/start")
+    transcript = page.get_by_role("list", name="Messages with the bot")
+    ping = transcript.get_by_role("button", name="Ping").last
+    expect(ping).to_be_visible(timeout=WAIT_MS)
+    ping.focus()
+    wait_for_polls(page, "/console/api/web", 3)
+    expect(ping).to_be_focused()
+    page.get_by_role("tab", name="Conversations").click()
+    first = page.locator("#conversation-list button").first
+    expect(first).to_be_visible(timeout=WAIT_MS)
+    first.focus()
+    wait_for_polls(page, "/console/api/conversations?limit=50", 3)
+    expect(first).to_be_focused()
+
+
+def test_the_transcript_announces_only_new_messages(server: LocalServer, page: Page) -> None:
+    say(page, "count me")
+    transcript = page.get_by_role("list", name="Messages with the bot")
+    expect(transcript).to_contain_text("You said: count me", timeout=WAIT_MS)
+    page.evaluate(
+        """() => {
+            window.added = 0;
+            new MutationObserver((changes) => {
+                for (const change of changes) window.added += change.addedNodes.length;
+            }).observe(document.getElementById("transcript"), { childList: true });
+        }"""
+    )
+    wait_for_polls(page, "/console/api/web", 3)
+    assert page.evaluate("window.added") == 0
+
+
+def test_loading_the_console_makes_no_failed_request(
+    server: LocalServer, context: BrowserContext
+) -> None:
+    fresh = context.new_page()
+    failed: list[str] = []
+    fresh.on("requestfailed", lambda request: failed.append(f"failed {request.url}"))
+    fresh.on(
+        "response",
+        lambda response: (
+            failed.append(f"{response.status} {response.url}") if response.status >= 400 else None
+        ),
+    )
+    sign_in(server, fresh)
+    wait_for_polls(fresh, "/console/api/web", 2)
+    assert failed == []
+    assert httpx.get(server.url + "/favicon.ico", timeout=30).headers["content-type"] == (
+        "image/svg+xml"
+    )
+
+
+def test_the_setup_view_says_first_that_platforms_need_public_https(
+    server: LocalServer, page: Page
+) -> None:
+    page.get_by_role("tab", name="Setup").click()
+    telegram = page.locator("section.card", has_text="telegram: configured")
+    expect(telegram.locator("p").first).to_contain_text(
+        "Telegram delivers only to a public https:// URL", timeout=WAIT_MS
+    )
+    expect(telegram.locator("p").first).to_contain_text("cloudflared tunnel --url")
+    expect(
+        telegram.get_by_role(
+            "button", name="Copy Webhook URL (loopback: unreachable from the platform)"
+        )
+    ).to_be_visible()
+
+
+def test_missing_settings_name_the_command_and_the_restart(server: LocalServer, page: Page) -> None:
+    def without_slack(route: Route) -> None:
+        answer = route.fetch().json()
+        slack = next(p for p in answer["platforms"] if p["name"] == "slack")
+        slack.update(configured=False, missing=["SLACK_SIGNING_SECRET", "SLACK_BOT_TOKEN"])
+        route.fulfill(json=answer)
+
+    page.route("**/console/api/setup", without_slack)
+    page.get_by_role("tab", name="Setup").click()
+    slack = page.locator("section.card", has_text="slack: not configured")
+    missing = slack.locator("p", has_text="Missing")
+    expect(missing).to_contain_text(
+        "Missing: SLACK_SIGNING_SECRET, SLACK_BOT_TOKEN. Set each with", timeout=WAIT_MS
+    )
+    expect(missing).not_to_contain_text("`")
+    how = "export NAME" if runtime_of(server) == "local" else "npx wrangler secret put NAME"
+    expect(missing.locator("code")).to_have_text(how)
+    restart = "restart the bot" if runtime_of(server) == "local" else "next request"
+    expect(missing).to_contain_text(restart)

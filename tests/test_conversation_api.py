@@ -321,6 +321,22 @@ async def test_message_content_over_32_kib_gets_413_and_stores_nothing(
     assert len(await all_events(client, agent)) == 2
 
 
+async def test_content_of_exactly_32_kib_gets_a_reply_longer_than_the_input_limit(
+    client: httpx.AsyncClient, agent: str
+) -> None:
+    conversation = await create_conversation(client, agent)
+    url = f"/api/agents/{agent}/conversations/{conversation}/chat"
+    content = "x" * (32 * 1024)
+    headers = {"idempotency-key": "turn-32k"}
+    first = await client.post(url, json={"content": content}, headers=headers)
+    assert first.status_code == 200, first.text
+    assert first.json()["reply"]["content"] == f"You said: {content}"
+    again = await client.post(url, json={"content": content}, headers=headers)
+    assert again.json() == first.json()
+    stored = (await client.get(f"/api/agents/{agent}/conversations/{conversation}")).json()
+    assert [m["role"] for m in stored["messages"]] == ["user", "assistant"]
+
+
 async def test_a_body_over_the_limit_gets_413(client: httpx.AsyncClient, agent: str) -> None:
     conversation = await create_conversation(client, agent)
     url = f"/api/agents/{agent}/conversations/{conversation}/memory"

@@ -13,12 +13,12 @@ from typing import Any
 
 from chatstate.conversations.agents import Agents, ChatStart
 from chatstate.conversations.responder import AgentTurn, Responder, reply_chunks
+from chatstate.state.agent_tables import MAX_REPLY_BYTES
 from chatstate.state.json_values import JsonValue
 
 # A turn holds its idempotency key this long; a retry after that resumes it.
 CHAT_LEASE_MS = 120_000
 HISTORY_MESSAGES = 20
-MAX_REPLY_BYTES = 256 * 1024
 
 
 class ResponderFailedError(RuntimeError):
@@ -109,8 +109,11 @@ class ChatTurns:
                 sender.push(chunk)
             await sender.flush()
         except Exception as error:
+            # The user's message stays stored and the request key released: a retry with the
+            # same Idempotency-Key resumes from that message instead of storing it again.
             await self._agents.abandon_chat(agent, request)
             raise ResponderFailedError(f"the responder failed: {error}") from error
+        # The reply fits the store's limit for replies (checked above), so this stores it.
         return await self._agents.finish_chat(
             agent, start, "".join(parts), request=request, metadata=None
         )

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from chatstate.http.messages import MAX_BODY_BYTES, HttpRequest, HttpResponse
 
+logger = logging.getLogger("chatstate.local")
 Handler = Callable[[HttpRequest], Awaitable[HttpResponse]]
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
@@ -39,6 +41,29 @@ Hook = Callable[[], Awaitable[None]]
 WebSocketHandler = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
+async def _lifespan(
+    receive: Receive, send: Send, on_startup: Hook | None, on_shutdown: Hook | None
+) -> None:
+    """Start, or report why starting failed (with its traceback) so the server stops instead
+    of serving half started; then wait for shutdown."""
+    await receive()  # lifespan.startup
+    if on_startup is not None:
+        try:
+            await on_startup()
+        except Exception as error:
+            logger.exception("startup failed")
+            await send(
+                {"type": "lifespan.startup.failed", "message": f"{type(error).__name__}: {error}"}
+            )
+            return
+    await send({"type": "lifespan.startup.complete"})
+    while (await receive())["type"] != "lifespan.shutdown":
+        continue
+    if on_shutdown is not None:
+        await on_shutdown()
+    await send({"type": "lifespan.shutdown.complete"})
+
+
 def asgi_app(
     handler: Handler,
     *,
@@ -49,13 +74,7 @@ def asgi_app(
 ) -> Callable[..., Any]:
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
-            while (await receive())["type"] != "lifespan.shutdown":
-                if on_startup is not None:
-                    await on_startup()
-                await send({"type": "lifespan.startup.complete"})
-            if on_shutdown is not None:
-                await on_shutdown()
-            await send({"type": "lifespan.shutdown.complete"})
+            await _lifespan(receive, send, on_startup, on_shutdown)
             return
         if scope["type"] == "websocket":
             if websocket is None:

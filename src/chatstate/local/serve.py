@@ -17,8 +17,9 @@ from chatstate.state.sharding import ShardRouter
 
 
 def serve(setup: BotSetup, router: ShardRouter | None = None) -> None:
-    """Run the bot's `setup` on loopback until stopped; exits with a one-line reason when the
-    configuration is wrong."""
+    """Run the bot's `setup` on loopback until stopped. A start that cannot complete (a wrong
+    configuration, a data directory that cannot be used, state that cannot be read) stops
+    with the cause's traceback and a one-line reason, and a non-zero exit status."""
     try:
         config = BotConfig.from_env()
     except ConfigError as error:
@@ -32,6 +33,8 @@ def serve(setup: BotSetup, router: ShardRouter | None = None) -> None:
         runtime = LocalRuntime(config, setup, router)
     except ConfigError as error:
         sys.exit(f"configuration error: {error}")
+    except OSError as error:
+        sys.exit(f"chatstate run: cannot use CHAT_DATA_DIR {config.data_dir}: {error.strerror}")
     app = asgi_app(
         runtime.handle,
         on_startup=runtime.startup,
@@ -40,7 +43,9 @@ def serve(setup: BotSetup, router: ShardRouter | None = None) -> None:
     )
     print(console_banner(config, made_token), flush=True)
     # log_config=None: uvicorn's loggers go through the redacting handler like everyone else's.
-    uvicorn.run(app, host=config.host, port=config.port, log_config=None)
+    # lifespan="on": a failed startup stops the server with its cause and exit status 3
+    # (uvicorn's "auto" would log that lifespan looks unsupported and serve anyway).
+    uvicorn.run(app, host=config.host, port=config.port, log_config=None, lifespan="on")
 
 
 def console_banner(config: BotConfig, made_token: bool) -> str:

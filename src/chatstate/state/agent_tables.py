@@ -22,6 +22,9 @@ from chatstate.state.operands import integer, text
 
 # Message content and a memory fact; the API answers 413 before a shard would refuse one.
 MAX_CONTENT_BYTES = 32 * 1024
+# An assistant's reply is the bot's own output, not input: a 32 KiB question may well get a
+# longer answer ("You said: ..." echoes all of it), so replies have a larger limit of their own.
+MAX_REPLY_BYTES = 256 * 1024
 MAX_PAGE = 200
 STATUSES = ("active", "paused", "archived")
 ROLES = ("user", "assistant", "system")
@@ -255,8 +258,9 @@ def _add_message(
 ) -> dict[str, Any]:
     if role not in ROLES:
         raise ValueError(f"role must be one of {', '.join(ROLES)}, not {role!r}")
-    if len(content.encode()) > MAX_CONTENT_BYTES:
-        raise ValueError(f"message content is over {MAX_CONTENT_BYTES} bytes")
+    limit = MAX_REPLY_BYTES if role == "assistant" else MAX_CONTENT_BYTES
+    if len(content.encode()) > limit:
+        raise ValueError(f"{role} message content is over {limit} bytes")
     seq = _next_seq(tx, agent)
     message = {
         "id": f"msg-{seq}",

@@ -1,7 +1,14 @@
-"""The console page's script and style, served as files by the console's routes.
+"""The console page's script, style and icon, served as files by the console's routes.
 
 Kept as Python strings so they ship inside the Worker's modules with no build step and no
 extra upload rules; the script uses the DOM directly and sets text only through textContent.
+"""
+
+ICON_SVG = """<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 32 32">
+<rect width="32" height="32" rx="7" fill="#1f5fbf"/>
+<path d="M8 9h16a2 2 0 0 1 2 2v9a2 2 0 0 1-2 2h-9l-5 4v-4H8a2 2 0 0 1-2-2v-9a2 2 0 0 1 2-2z"
+ fill="#fff"/>
+</svg>
 """
 
 CONSOLE_JS = r"""// The bot console: plain DOM, no build step. Text always goes in through textContent.
@@ -17,6 +24,40 @@ function el(tag, attrs = {}, ...children) {
   }
   for (const child of children) if (child) node.append(child);
   return node;
+}
+
+// Polling redraws nothing that did not change: `morph` updates a node in place to look like a
+// freshly built one, so the nodes that stay keep keyboard focus and are not read out again.
+function morph(old, fresh) {
+  if (old.nodeType !== fresh.nodeType || old.nodeName !== fresh.nodeName) {
+    old.replaceWith(fresh);
+    return;
+  }
+  if (old.nodeType !== Node.ELEMENT_NODE) {
+    if (old.nodeValue !== fresh.nodeValue) old.nodeValue = fresh.nodeValue;
+    return;
+  }
+  for (const { name } of [...old.attributes]) if (!fresh.hasAttribute(name)) old.removeAttribute(name);
+  for (const { name, value } of [...fresh.attributes]) {
+    if (old.getAttribute(name) !== value) old.setAttribute(name, value);
+  }
+  const olds = [...old.childNodes];
+  [...fresh.childNodes].forEach((child, i) => (i < olds.length ? morph(olds[i], child) : old.append(child)));
+  for (const extra of olds.slice(fresh.childNodes.length)) extra.remove();
+}
+
+// A list's items by their data-key: kept items are morphed, new ones inserted where they
+// belong (a live region announces only those), gone ones removed.
+function reconcile(list, items) {
+  const byKey = new Map([...list.children].map((node) => [node.dataset.key, node]));
+  items.forEach((fresh, i) => {
+    const old = byKey.get(fresh.dataset.key);
+    byKey.delete(fresh.dataset.key);
+    if (old) morph(old, fresh);
+    const node = old || fresh;
+    if (list.children[i] !== node) list.insertBefore(node, list.children[i] || null);
+  });
+  for (const gone of byKey.values()) gone.remove();
 }
 
 async function call(path, body) {
@@ -73,7 +114,7 @@ $("sign-out").addEventListener("click", async () => {
 function messageItem(message, onPress) {
   const mine = !(message.author && message.author.is_bot);
   const who = mine ? (message.author.full_name || message.author.user_id) : "Bot";
-  const item = el("li", { class: mine ? "message mine" : "message bot" },
+  const item = el("li", { class: mine ? "message mine" : "message bot", "data-key": message.id },
     el("span", { class: "who", text: `${who} · ${time(message.date_ms)}` }),
     el("p", { text: message.text }));
   if (message.buttons && message.buttons.length) {
@@ -104,15 +145,16 @@ async function refreshTalk() {
   const shown = thread.messages.map((m) => messageItem(m, press));
   const seen = new Set(thread.messages.map((m) => m.text));
   for (const pending of sending) {
-    if (!seen.has(pending)) shown.push(el("li", { class: "message mine pending" },
+    if (!seen.has(pending)) shown.push(el("li", { class: "message mine pending", "data-key": `sending:${pending}` },
       el("span", { class: "who", text: "you · sending…" }), el("p", { text: pending })));
   }
   sending.splice(0, sending.length, ...sending.filter((text) => !seen.has(text)));
   const atEnd = list.scrollTop + list.clientHeight >= list.scrollHeight - 8;
-  list.replaceChildren(...shown);
+  reconcile(list, shown);
   if (atEnd) list.scrollTop = list.scrollHeight;
   const busy = thread.lock || (thread.queue && thread.queue.depth);
-  $("talk-status").textContent = busy ? "The bot is working on it…" : "";
+  const status = busy ? "The bot is working on it…" : "";
+  if ($("talk-status").textContent !== status) $("talk-status").textContent = status;
 }
 
 async function press(message, button) {
@@ -159,14 +201,13 @@ function conversationItem(item) {
   el("span", { class: "when", text: `${ago(item.last_activity)} · ${item.messages} message(s)` }),
   el("span", { class: "last", text: item.last_text }),
   item.error ? el("span", { class: "badge error", text: "handler failed" }) : null);
-  return el("li", {}, button);
+  return el("li", { "data-key": item.id }, button);
 }
 
 async function refreshConversations() {
   const page = await call("conversations?limit=50");
-  $("conversation-list").replaceChildren(
-    ...(page.items.length ? page.items.map(conversationItem)
-      : [el("li", { class: "hint", text: "No conversations yet: say something to the bot." })]));
+  reconcile($("conversation-list"), page.items.length ? page.items.map(conversationItem)
+    : [el("li", { class: "hint", "data-key": "none", text: "No conversations yet: say something to the bot." })]);
   older = page.next;
   $("older").hidden = !older;
 }
@@ -192,7 +233,7 @@ async function refreshDetail() {
     const found = await call(`agent-conversation?agent=${encodeURIComponent(item.detail.agent)}` +
       `&id=${encodeURIComponent(item.detail.conversation)}`);
     const c = found.conversation;
-    detail.replaceChildren(el("h2", { text: item.title }),
+    show(detail, el("h2", { text: item.title }),
       facts([["Agent", item.detail.agent], ["Status", c.status], ["Conversation", c.id]]),
       el("h3", { text: "Recent messages" }),
       el("ol", { class: "transcript" }, ...found.messages.map((m) => el("li", {
@@ -208,7 +249,7 @@ async function refreshDetail() {
   const oldest = queue.oldest ? `since ${time(queue.oldest.enqueued_at)}: ` +
     `${queue.oldest.message.text || queue.oldest.message.action_id || ""}` : "none";
   const error = thread.last_error;
-  detail.replaceChildren(
+  show(detail,
     el("h2", { text: item.title || item.id }),
     facts([
       ["Thread", thread.thread_id],
@@ -224,6 +265,11 @@ async function refreshDetail() {
   const lockRow = detail.querySelector("dd:nth-of-type(2)");
   lockRow.id = "lock-state";
   lockRow.className = thread.lock ? "held" : "free";
+}
+
+// The detail panel redrawn in place: only what changed since the last poll changes.
+function show(panel, ...children) {
+  morph(panel, el(panel.tagName, { id: panel.id, class: panel.className }, ...children));
 }
 
 // --- setup -----------------------------------------------------------------------------------
@@ -246,27 +292,35 @@ async function refreshSetup() {
     el("h2", { text: `State: ${state.writable ? "writable" : "NOT writable"}` }),
     el("p", { text: `${setup.runtime} runtime, ${state.backend} state, ${setup.concurrency} ` +
       `concurrency; ${state.detail}.` })));
+  const restart = setup.runtime === "local"
+    ? "then restart the bot: settings are read when it starts."
+    : "a secret takes effect on the next request.";
   for (const platform of setup.platforms) {
     const card = el("section", { class: `card ${platform.configured ? "ok" : "todo"}` },
       el("h2", { text: `${platform.name}: ${platform.configured ? "configured" : "not configured"}` }));
+    if (platform.https_needed) {
+      // First: nothing below works until the platform can reach the bot over https.
+      card.append(el("p", { class: "notice" },
+        `${platform.name === "slack" ? "Slack" : "Telegram"} delivers only to a public https:// URL. ` +
+        "Deploy the bot to Cloudflare, or run a tunnel to this server (for example ",
+        el("code", { text: `cloudflared tunnel --url ${location.origin}` }),
+        ") and open this console on the tunnel's URL: the URLs below follow the address you opened."));
+    }
     if (platform.missing.length) {
-      card.append(el("p", { text: `Missing: ${platform.missing.join(", ")} ` +
-        `(set each with \`${platform.set_with} NAME\`).` }));
+      card.append(el("p", {}, `Missing: ${platform.missing.join(", ")}. Set each with `,
+        el("code", { text: `${platform.set_with} NAME` }), `, ${restart}`));
     }
     for (const note of platform.notes || []) card.append(el("p", { text: note }));
+    const where = platform.loopback ? " (loopback: unreachable from the platform)" : "";
     if (platform.name === "telegram") {
-      card.append(copyable("Webhook URL", platform.webhook_url),
-        copyable("setWebhook command", platform.set_webhook));
+      card.append(copyable(`Webhook URL${where}`, platform.webhook_url),
+        copyable(`setWebhook command${where}`, platform.set_webhook));
     }
     if (platform.name === "slack") {
-      card.append(copyable("Event request URL", platform.request_url),
-        copyable("Interactivity request URL", platform.interactivity_url),
+      card.append(copyable(`Event request URL${where}`, platform.request_url),
+        copyable(`Interactivity request URL${where}`, platform.interactivity_url),
         copyable("Bot events", platform.events.join(" ")),
         copyable("Bot token scopes", platform.scopes.join(" ")));
-    }
-    if (platform.https_needed) {
-      card.append(el("p", { class: "hint", text: "Telegram and Slack only call https:// URLs: " +
-        "put this server behind a tunnel, or deploy it to Cloudflare." }));
     }
     parts.push(card);
   }
@@ -345,6 +399,7 @@ dd.held { color: var(--todo); font-weight: 600; }
 .card h2 { font-size: 1rem; margin: 0 0 .4rem; }
 .card.ok { border-left-color: var(--ok); } .card.bad { border-left-color: var(--bad); }
 .card.todo { border-left-color: var(--todo); }
+.notice { background: #fff6e0; border: 1px solid #e7c87a; border-radius: 6px; padding: .5rem .7rem; }
 .copyable { display: grid; grid-template-columns: 11rem 1fr auto; gap: .6rem; align-items: center; margin: .35rem 0; }
 .copyable code { overflow-wrap: anywhere; }
 .copyable button { border: 1px solid var(--line); background: #fff; border-radius: 6px; padding: .2rem .7rem; }

@@ -11,6 +11,7 @@ _HEAD = """<!doctype html>
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{title}</title>
 <link rel="stylesheet" href="/console/console.css">
+<link rel="icon" href="/console/icon.svg" type="image/svg+xml">
 {extra}
 </head>
 """
@@ -81,7 +82,7 @@ def console_page(csrf_token: str) -> str:
       <ul id="conversation-list" aria-labelledby="list-heading"></ul>
       <button type="button" id="older" hidden>Older conversations</button>
     </div>
-    <div id="detail" class="detail" aria-live="polite">
+    <div id="detail" class="detail">
       <p class="hint">Select a conversation to see its messages, lock and queue.</p>
     </div>
   </div>

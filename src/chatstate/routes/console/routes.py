@@ -69,7 +69,7 @@ Accept = Callable[[str, Inbound], Awaitable[None]]
 
 
 def is_console_path(path: str) -> bool:
-    return path == "/" or path.startswith(CONSOLE_PREFIX)
+    return path in ("/", FAVICON) or path.startswith(CONSOLE_PREFIX)
 
 
 def console_off(on_cloudflare: bool) -> HttpResponse:
@@ -83,14 +83,18 @@ def console_off(on_cloudflare: bool) -> HttpResponse:
     )
 
 
+FAVICON = "/favicon.ico"
 ASSETS = {
     "/console/console.js": (assets.CONSOLE_JS, "text/javascript; charset=utf-8"),
     "/console/console.css": (assets.CONSOLE_CSS, "text/css; charset=utf-8"),
+    "/console/icon.svg": (assets.ICON_SVG, "image/svg+xml"),
+    # Asked for by browsers that did not read the page's icon link (and by any page's visit).
+    FAVICON: (assets.ICON_SVG, "image/svg+xml"),
 }
 
 
 def static_asset(path: str) -> HttpResponse | None:
-    """The page's script or style: public, no secret in either, served wherever asked."""
+    """The page's script, style or icon: public, no secret in any, served wherever asked."""
     if path not in ASSETS:
         return None
     body, kind = ASSETS[path]

@@ -23,6 +23,15 @@ SLACK_SCOPES = [
 ]
 
 
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]")
+
+
+def is_loopback(request: HttpRequest) -> bool:
+    """Whether the console was opened on this machine only: no platform can reach that URL."""
+    host = (request.header("host") or "localhost").rsplit(":", 1)[0]
+    return host in LOOPBACK_HOSTS or host.startswith("127.")
+
+
 def base_url(request: HttpRequest) -> str:
     scheme = "https" if is_https(request) else "http"
     return f"{scheme}://{request.header('host') or 'localhost'}"
@@ -68,6 +77,7 @@ def platforms(config: BotConfig, request: HttpRequest, on_cloudflare: bool) -> l
                 f"-d 'allowed_updates={TELEGRAM_UPDATES}'"
             ),
             "https_needed": not telegram_url.startswith("https://"),
+            "loopback": is_loopback(request),
         },
         {
             "name": "slack",
@@ -79,6 +89,7 @@ def platforms(config: BotConfig, request: HttpRequest, on_cloudflare: bool) -> l
             "events": SLACK_EVENTS,
             "scopes": SLACK_SCOPES,
             "https_needed": not slack_url.startswith("https://"),
+            "loopback": is_loopback(request),
         },
     ]
 
