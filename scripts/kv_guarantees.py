@@ -1,4 +1,4 @@
-"""Race two bot instances on each backend and print (or, with --write, put in README.md) the
+"""Race two bot instances on each backend and print (or, with --write, put in docs/kv.md) the
 table of KV guarantees. The races are seeded: every run gives the same counts."""
 
 from __future__ import annotations
@@ -16,12 +16,12 @@ from support.kv_races import TABLE_END, TABLE_START, render_table, run_all  # no
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--write", action="store_true", help="replace the table in README.md")
+    parser.add_argument("--write", action="store_true", help="replace the table in docs/kv.md")
     table = render_table(asyncio.run(run_all()))
     if not parser.parse_args().write:
         print(table)
         return
-    readme = ROOT / "README.md"
+    readme = ROOT / "docs" / "kv.md"
     text = readme.read_text()
     start, end = text.index(TABLE_START), text.index(TABLE_END) + len(TABLE_END)
     readme.write_text(text[:start] + table + text[end:])

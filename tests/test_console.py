@@ -57,7 +57,7 @@ class CountingCalls:
 
 def make_chat(state: LocalStateAdapter, console: ConsoleIndex | None = None) -> Chat:
     return Chat(
-        platforms=[FakePlatform(), WebPlatform(state.clock)],
+        platforms=[FakePlatform(), WebPlatform(state)],
         state=state,
         work_index=ShardWorkIndex(state.shards.pending_work),
         concurrency=Concurrency(strategy="queue"),
@@ -436,7 +436,7 @@ async def test_on_workers_kv_the_chat_box_still_runs_and_shows_its_history(
     state = open_kv_state(KvNamespaceDouble(clock).location(), clock=clock, sleep=clock.sleep)
     await state.connect()
     chat = Chat(
-        platforms=[WebPlatform(state.clock)],
+        platforms=[WebPlatform(state)],
         state=state,
         work_index=ShardWorkIndex(state.kv_store.pending_work),
         concurrency=Concurrency(strategy="queue"),

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from chatstate.chat.content import Reply
 from chatstate.chat.events import Action, Inbound, Message
 from chatstate.http.client import HttpResult
 from chatstate.http.messages import HttpRequest
@@ -113,7 +114,7 @@ async def test_a_telegram_429_waits_its_retry_after_then_succeeds() -> None:
     sent = {"ok": True, "result": {"message_id": 1, "chat": {"id": 5}, "date": 0, "text": "x"}}
     http = ScriptedHttp(answer(429, limited), answer(200, sent))
     sleep = RecordingSleep()
-    await telegram(http, sleep).post("telegram:5", "x", None)
+    await telegram(http, sleep).send("telegram:5", Reply("x"))
     assert (http.methods, sleep.slept) == (["sendMessage", "sendMessage"], [3.0])
 
 
@@ -124,7 +125,7 @@ async def test_a_slack_429_waits_its_retry_after_header() -> None:
         answer(200, {"ok": True, "ts": "1.5", "message": {}}),
     )
     slack = SlackPlatform(signing_secret="s", bot_token="xoxb", http=http, sleep=sleep)
-    await slack.post("slack:C1:1.0", "x", None)
+    await slack.send("slack:C1:1.0", Reply("x"))
     assert sleep.slept == [2.0]
 
 
@@ -135,7 +136,7 @@ async def test_server_errors_are_retried_with_growing_waits_then_logged_and_rais
     http = ScriptedHttp(*[failing] * 4)
     sleep = RecordingSleep()
     with pytest.raises(PlatformApiError, match="telegram sendMessage failed with HTTP 503"):
-        await telegram(http, sleep).post("telegram:5", "x", None)
+        await telegram(http, sleep).send("telegram:5", Reply("x"))
     assert sleep.slept == [0.5, 1.0, 2.0]
     assert "telegram sendMessage failed with HTTP 503 after 4 attempt(s)" in caplog.text
     assert TOKEN not in caplog.text
@@ -145,7 +146,7 @@ async def test_a_client_error_is_not_retried() -> None:
     http = ScriptedHttp(answer(400, {"ok": False, "error_code": 400, "description": "bad"}))
     sleep = RecordingSleep()
     with pytest.raises(PlatformApiError):
-        await telegram(http, sleep).post("telegram:5", "x", None)
+        await telegram(http, sleep).send("telegram:5", Reply("x"))
     assert (len(http.methods), sleep.slept) == (1, [])
 
 
@@ -154,7 +155,7 @@ async def test_a_retry_after_beyond_the_budget_fails_without_waiting() -> None:
     http = ScriptedHttp(answer(429, limited))
     sleep = RecordingSleep()
     with pytest.raises(PlatformApiError, match="HTTP 429"):
-        await telegram(http, sleep).post("telegram:5", "x", None)
+        await telegram(http, sleep).send("telegram:5", Reply("x"))
     assert sleep.slept == []
 
 
@@ -168,7 +169,7 @@ async def test_a_connection_failure_is_retried() -> None:
 
     sent = {"ok": True, "result": {"message_id": 1, "chat": {"id": 5}, "date": 0, "text": "x"}}
     http = FlakyHttp(answer(200, sent))
-    await telegram(http).post("telegram:5", "x", None)
+    await telegram(http).send("telegram:5", Reply("x"))
     assert http.methods == ["refused", "sendMessage"]
 
 
@@ -181,7 +182,7 @@ def test_an_inline_mode_button_press_is_an_action_of_no_chat() -> None:
 
 async def test_posting_to_an_inline_press_thread_says_why_it_cannot() -> None:
     with pytest.raises(ValueError, match="inline-mode message has no chat"):
-        await telegram(ScriptedHttp()).post(f"{INLINE_CHANNEL}:abc", "x", None)
+        await telegram(ScriptedHttp()).send(f"{INLINE_CHANNEL}:abc", Reply("x"))
 
 
 def test_a_slack_edit_is_an_edit_event() -> None:
@@ -226,5 +227,5 @@ def test_the_retry_log_line_names_platform_method_and_status(
     limited = {"ok": False, "error_code": 429, "parameters": {"retry_after": 1}}
     sent = {"ok": True, "result": {"message_id": 1, "chat": {"id": 5}, "date": 0, "text": "x"}}
     http = ScriptedHttp(answer(429, limited), answer(200, sent))
-    asyncio.run(telegram(http).post("telegram:5", "x", None))
+    asyncio.run(telegram(http).send("telegram:5", Reply("x")))
     assert "telegram sendMessage got HTTP 429; retrying in 1.0 s" in caplog.text

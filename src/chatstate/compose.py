@@ -70,7 +70,7 @@ def build_bot(
     # Workers KV has no transactions for the console's index (CHAT_STATE=sqlite has).
     console = ConsoleIndex(state) if config.state_backend == "sqlite" else None
     chat = Chat(
-        platforms=[*build_platforms(config, http), WebPlatform(state.clock)],
+        platforms=[*build_platforms(config, http), WebPlatform(state)],
         state=state,
         work_index=work_index,
         concurrency=config.concurrency,

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 from itertools import count
 from typing import Any
 
-from chatstate.chat.events import Action, Author, Button, Inbound, Message
+from chatstate.chat.content import NotSupported, Reply
+from chatstate.chat.events import Action, Author, Inbound, Message
 from chatstate.http.messages import HttpRequest, HttpResponse
-from chatstate.platforms.base import LockScope
+from chatstate.platforms.base import EditingStreamer, LockScope, Streamer, StreamTarget
 
 _ids = count(1)
 
@@ -33,12 +35,34 @@ class FakePlatform:
     async def prepare(self, message: Message) -> Message:
         return message
 
-    async def post(self, thread_id: str, text: str, buttons: list[Button] | None) -> Message:
-        self.posts.append((thread_id, text))
-        return message(thread_id, text, f"sent-{next(_ids)}", author="bot")
+    async def send(self, thread_id: str, reply: Reply) -> list[Message]:
+        self.posts.append((thread_id, reply.text))
+        return [message(thread_id, reply.text, f"sent-{next(_ids)}", author="bot")]
 
     async def acknowledge(self, action: Action) -> None:
         self.acknowledged.append(action.id)
+
+    async def edit(self, sent: Message, reply: Reply) -> Message:
+        self.posts.append((sent.thread_id, f"edit {sent.id}: {reply.text}"))
+        return dataclasses.replace(sent, text=reply.text)
+
+    async def delete(self, sent: Message) -> None:
+        self.posts.append((sent.thread_id, f"delete {sent.id}"))
+
+    async def react(self, sent: Message, emoji: str, *, add: bool) -> None:
+        self.posts.append((sent.thread_id, f"{'react' if add else 'unreact'} {emoji}"))
+
+    async def show_typing(self, thread_id: str) -> None:
+        self.posts.append((thread_id, "typing"))
+
+    async def send_ephemeral(self, thread_id: str, user_id: str, reply: Reply) -> None:
+        raise NotSupported("fake has no ephemeral messages")
+
+    async def open_dm(self, user_id: str) -> str:
+        return f"fake:dm-{user_id}:"
+
+    def streamer(self, thread_id: str, target: StreamTarget) -> Streamer:
+        return EditingStreamer(self, thread_id, lambda text: [text])
 
 
 def message(

@@ -38,6 +38,13 @@ class Message:
     raw: JsonValue = None
     # Buttons a sent message offers, as {action_id, label, value}, so a transcript can show them.
     buttons: list[dict[str, str]] = field(default_factory=list)
+    # How `text` reads: "text" (literal) or "markdown"; a card or file rides in its own field.
+    format: str = "text"
+    card: dict[str, Any] | None = None
+    file: dict[str, Any] | None = None
+    # A later version of a sent message in history: edited in place, or deleted.
+    deleted: bool = False
+    reactions: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         # The Chat SDK's serialized shape marker, so stored history reads like the reference's.

@@ -23,7 +23,9 @@ from typing import Any
 from chatstate.chat.concurrency import Concurrency
 from chatstate.chat.events import Action, Event, Inbound, Message, event_from_json
 from chatstate.chat.observers import ChatObserver, HandlerFailure
-from chatstate.chat.thread import Thread
+from chatstate.chat.schedule import MemoryWakeups, Wakeups
+from chatstate.chat.services import DEFAULT_STREAM_INTERVAL_MS, ThreadServices
+from chatstate.chat.thread import Thread, content_from_json
 from chatstate.chat.transcripts import Transcripts
 from chatstate.chat.work_index import WorkIndex
 from chatstate.errors import LockLostError
@@ -46,6 +48,10 @@ MessageHandler = Callable[..., Awaitable[None]]
 # The conversation API's responder (chatstate.conversations.responder.Responder), kept opaque
 # here: the chat runtime stores it for that feature and never calls it.
 AgentResponder = Callable[[Any], Any]
+# What `chat.respond(thread, message)` asks: the reply's text, or its chunks as they come.
+ThreadResponder = Callable[[Thread, Message], "Awaitable[str] | AsyncIterator[str]"]
+# A scheduled post is claimed for this long while it is sent; then it may be claimed again.
+SEND_LEASE_MS = 60_000
 
 
 @dataclass(frozen=True)
@@ -110,6 +116,8 @@ class Chat:
         keep_alive: KeepAlive | None = None,
         sleep: Sleep = asyncio.sleep,
         observers: Sequence[ChatObserver] = (),
+        stream_interval_ms: int = DEFAULT_STREAM_INTERVAL_MS,
+        wakeups: Wakeups | None = None,
     ) -> None:
         self.platforms = {p.name: p for p in platforms}
         self.state = state
@@ -134,6 +142,17 @@ class Chat:
         self._edited: list[_Registered] = []
         # What answers users of the conversation API; None: the default responder.
         self.agent_responder: AgentResponder | None = None
+        # What `respond` asks for a chat thread's reply; None: a deterministic echo.
+        self.thread_responder: ThreadResponder | None = None
+        self.wakeups = wakeups or MemoryWakeups()
+        # Timers for scheduled posts, per shard: (when, task).
+        self._timers: dict[str, tuple[int, asyncio.Task[None]]] = {}
+        self.services = ThreadServices(
+            sleep=sleep,
+            stream_interval_ms=stream_interval_ms,
+            record_now=self._record_now,
+            scheduled=self._scheduled,
+        )
 
     # --- registering handlers ----------------------------------------------------------------
 
@@ -181,6 +200,111 @@ class Chat:
         in chunks (see chatstate.conversations.responder). One per bot; the last one wins."""
         self.agent_responder = fn
         return fn
+
+    # --- outside handlers ----------------------------------------------------------------------
+
+    def thread(self, thread_id: str) -> Thread:
+        """A thread to post to outside any handler (alerts, reminders): `await
+        chat.thread("telegram:-100123").post("deploy finished")`. Posts enter its history."""
+        platform_name = thread_id.split(":", 1)[0]
+        platform = self.platforms.get(platform_name)
+        if platform is None:
+            configured = ", ".join(sorted(self.platforms)) or "none"
+            raise ValueError(
+                f"no platform {platform_name!r} for thread {thread_id!r} (configured: {configured})"
+            )
+        channel_id = ":".join(thread_id.split(":")[:2])
+        return Thread(
+            self.state,
+            platform,
+            thread_id,
+            channel_id=channel_id,
+            is_dm=False,
+            lock=None,
+            sent=None,
+            services=self.services,
+        )
+
+    async def open_dm(self, platform: str, user_id: str) -> Thread:
+        """The direct conversation with a user, to post to outside any handler."""
+        if platform not in self.platforms:
+            raise ValueError(f"no platform {platform!r} is configured")
+        return self.thread(await self.platforms[platform].open_dm(user_id))
+
+    def respond(self, thread: Thread, message: Message) -> AsyncIterator[str]:
+        """The configured responder's answer to `message`, as chunks to `thread.post`: with
+        the thread's recent history and memory facts. Without a responder, an echo."""
+        responder = self.thread_responder or _echo
+
+        async def chunks() -> AsyncIterator[str]:
+            answer = responder(thread, message)
+            if inspect.isawaitable(answer):
+                yield await answer
+            else:
+                async for chunk in answer:
+                    yield chunk
+
+        return chunks()
+
+    @property
+    def has_responder(self) -> bool:
+        return self.thread_responder is not None
+
+    async def _record_now(self, platform_name: str, messages: list[Message]) -> None:
+        if not self.platforms[platform_name].persist_history:
+            return
+        batch = self.state.batch()
+        self._append_history(batch, messages)
+        await batch.run()
+
+    # --- scheduled posts -----------------------------------------------------------------------
+
+    async def _scheduled(self, shard: str, at_ms: int) -> None:
+        await self.wakeups.remember(shard, at_ms)
+        self._arm(shard, at_ms)
+
+    def _arm(self, shard: str, at_ms: int) -> None:
+        armed = self._timers.get(shard)
+        if armed is not None and armed[0] <= at_ms and not armed[1].done():
+            return
+        if armed is not None:
+            armed[1].cancel()
+        timer = asyncio.get_running_loop().create_task(self._fire_at(shard, at_ms))
+        self._timers[shard] = (at_ms, timer)
+
+    async def _fire_at(self, shard: str, at_ms: int) -> None:
+        await self._sleep(max(0, at_ms - self.state.clock()) / 1000)
+        self._timers.pop(shard, None)
+        try:
+            await self.send_due(shard)
+        except Exception:
+            logger.exception("scheduled posts of shard %s could not be sent", shard)
+
+    async def send_due(self, shard: str) -> None:
+        """Send the posts of `shard` whose time has come, each at least once; re-arm."""
+        batch = self.state.batch()
+        claimed = batch.on_shard(shard, ["claim_due", SEND_LEASE_MS], _raw)
+        await batch.run()
+        failed = False
+        for post in claimed.value:
+            try:
+                await self.thread(post["thread_id"]).post(content_from_json(post["content"]))
+            except Exception:
+                failed = True
+                logger.exception("scheduled post %s to %s failed", post["id"], post["thread_id"])
+                continue
+            batch = self.state.batch()
+            batch.on_shard(shard, ["finish_scheduled", post["id"]], _raw)
+            await batch.run()
+        batch = self.state.batch()
+        upcoming = batch.on_shard(shard, ["next_scheduled"], _raw)
+        await batch.run()
+        if upcoming.value is None:
+            await self.wakeups.forget(shard)
+            return
+        # A post that failed waits for its claim to lapse before it is tried again.
+        at = self.state.clock() + SEND_LEASE_MS if failed else int(upcoming.value)
+        await self._scheduled(shard, max(at, int(upcoming.value)))
 
     # --- accepting ---------------------------------------------------------------------------
 
@@ -424,6 +548,8 @@ class Chat:
             is_dm=isinstance(event, Message) and event.is_dm,
             lock=lock,
             sent=done.sent,
+            services=self.services,
+            answering=event if isinstance(event, Message) else None,
         )
         try:
             if isinstance(event, Action):
@@ -534,12 +660,20 @@ class Chat:
         """Re-drive every conversation with accepted, unhandled work (after a restart).
 
         Returns the started work, so a caller that must stay alive until it is done (a
-        Durable Object's alarm) can await it."""
-        return [
+        Durable Object's alarm) can await it. Scheduled posts whose time has come are part of
+        it; later ones get timers."""
+        started = [
             self._spawn(self._resume(key))
             for key in await self.work_index.pending()
             if key not in self._running
         ]
+        now = self.state.clock()
+        for shard, at_ms in await self.wakeups.shards():
+            if at_ms <= now:
+                started.append(self._spawn(self.send_due(shard)))
+            else:
+                self._arm(shard, at_ms)
+        return started
 
     async def _resume(self, key: str) -> None:
         deadline = self.state.clock() + self.concurrency.queue_entry_ttl_ms + self.lock_ttl_ms
@@ -591,6 +725,8 @@ class Chat:
         deadline = loop.time() + grace_s
         while self._tasks and (remaining := deadline - loop.time()) > 0:
             await asyncio.wait(list(self._tasks), timeout=remaining)
+        for _, timer in self._timers.values():
+            timer.cancel()
         unfinished = list(self._tasks)
         for task in unfinished:
             task.cancel()
@@ -599,10 +735,21 @@ class Chat:
 
     @property
     def tasks(self) -> frozenset[asyncio.Task[None]]:
-        """Handler work started in the background and not finished yet."""
-        return frozenset(self._tasks)
+        """Handler work started in the background, and timers of scheduled posts, not finished."""
+        return frozenset(self._tasks) | {timer for _, timer in self._timers.values()}
 
     async def idle(self) -> None:
         """Wait until every handler started so far has finished (tests, graceful shutdown)."""
         while self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+
+def _raw(value: Any) -> Any:
+    return value
+
+
+async def _echo(thread: Thread, message: Message) -> str:
+    """The responder without a model: deterministic, so everything works offline."""
+    facts = await thread.memory.facts()
+    remembered = f" (I remember: {facts[-1].fact})" if facts else ""
+    return f"You said: {message.text}{remembered}"

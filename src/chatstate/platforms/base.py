@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
-from chatstate.chat.events import Action, Button, Inbound, Message
+from chatstate.chat.content import Reply
+from chatstate.chat.events import Action, Inbound, Message
 from chatstate.http.client import HttpClient, HttpResult
 from chatstate.http.messages import HttpRequest, HttpResponse
 
@@ -53,6 +55,24 @@ def parse_json_object(body: bytes) -> dict[str, Any]:
     return payload
 
 
+@dataclass(frozen=True)
+class StreamTarget:
+    """Who a streamed reply answers, for platforms whose streams need it (Slack)."""
+
+    user_id: str = ""
+    team_id: str = ""
+
+
+class Streamer(Protocol):
+    async def update(self, text: str) -> None:
+        """Show the text so far (called at most every stream interval)."""
+        ...
+
+    async def finish(self, text: str) -> list[Message]:
+        """Make `text` the final reply, exactly; the messages it ended up in."""
+        ...
+
+
 class Platform(Protocol):
     name: str
     lock_scope: LockScope
@@ -70,11 +90,31 @@ class Platform(Protocol):
         """Complete a message before dispatch (things that need an API call, like the bot's name)."""
         ...
 
-    async def post(self, thread_id: str, text: str, buttons: list[Button] | None) -> Message: ...
-
     async def acknowledge(self, action: Action) -> None:
         """Tell the platform an action was received (Telegram's spinner stops)."""
         ...
+
+    async def send(self, thread_id: str, reply: Reply) -> list[Message]:
+        """Send one reply; a text over the platform's limit goes out as several messages."""
+        ...
+
+    async def edit(self, sent: Message, reply: Reply) -> Message: ...
+
+    async def delete(self, sent: Message) -> None: ...
+
+    async def react(self, sent: Message, emoji: str, *, add: bool) -> None: ...
+
+    async def show_typing(self, thread_id: str) -> None:
+        """One typing signal; the runtime repeats it while a handler is in `thread.typing()`."""
+        ...
+
+    async def send_ephemeral(self, thread_id: str, user_id: str, reply: Reply) -> None: ...
+
+    async def open_dm(self, user_id: str) -> str:
+        """The thread id of a direct conversation with the user."""
+        ...
+
+    def streamer(self, thread_id: str, target: StreamTarget) -> Streamer: ...
 
 
 @dataclass(frozen=True)
@@ -118,8 +158,33 @@ async def call_json_api(
 
     A final failure is logged with platform, method and status, and raised as
     PlatformApiError; `secret` (a token in the URL) never reaches either."""
-    body = json.dumps(payload).encode()
-    headers = {"content-type": "application/json; charset=utf-8", **headers}
+    return await call_api(
+        http,
+        url,
+        json.dumps(payload).encode(),
+        {"content-type": "application/json; charset=utf-8", **headers},
+        platform=platform,
+        method=method,
+        sleep=sleep,
+        retry=retry,
+        secret=secret,
+    )
+
+
+async def call_api(
+    http: HttpClient,
+    url: str,
+    body: bytes,
+    headers: dict[str, str],
+    *,
+    platform: str,
+    method: str,
+    sleep: Sleep = asyncio.sleep,
+    retry: RetryPolicy = DEFAULT_RETRY,
+    secret: str = "",
+) -> dict[str, Any]:
+    """POST `body` as it is (JSON, a form, multipart) and return the JSON answer: see
+    call_json_api."""
     waited = 0.0
     attempt = 0
     while True:
@@ -151,3 +216,55 @@ async def call_json_api(
         "%s %s failed with %s after %d attempt(s): %s", platform, method, status, attempt, detail
     )
     raise PlatformApiError(f"{platform} {method} failed with {status}: {detail}")
+
+
+def multipart(
+    fields: dict[str, str], file_field: str, name: str, mime: str, data: bytes
+) -> tuple[bytes, str]:
+    """A multipart/form-data body with text fields and one file; and its content type."""
+    boundary = f"chatstate-{uuid.uuid4().hex}"
+    parts = [
+        f'--{boundary}\r\nContent-Disposition: form-data; name="{key}"\r\n\r\n{value}\r\n'.encode()
+        for key, value in fields.items()
+    ]
+    safe_name = name.replace('"', "'").replace("\r", "").replace("\n", "")
+    parts.append(
+        f'--{boundary}\r\nContent-Disposition: form-data; name="{file_field}"; '
+        f'filename="{safe_name}"\r\nContent-Type: {mime}\r\n\r\n'.encode()
+        + data
+        + b"\r\n"
+    )
+    parts.append(f"--{boundary}--\r\n".encode())
+    return b"".join(parts), f"multipart/form-data; boundary={boundary}"
+
+
+class EditingStreamer:
+    """A streamed reply as one message posted, then edited; text past the platform's limit
+    continues in a new message. For platforms (or chats) without native streaming."""
+
+    def __init__(
+        self, platform: Platform, thread_id: str, split: Callable[[str], list[str]]
+    ) -> None:
+        self._platform = platform
+        self._thread_id = thread_id
+        self._split = split
+        self._sent: list[Message] = []
+        self._shown: list[str] = []
+
+    async def update(self, text: str) -> None:
+        await self._show(self._split(text))
+
+    async def finish(self, text: str) -> list[Message]:
+        await self._show(self._split(text))
+        return list(self._sent)
+
+    async def _show(self, parts: list[str]) -> None:
+        for index, part in enumerate(parts):
+            if index < len(self._sent):
+                if self._shown[index] != part:
+                    self._sent[index] = await self._platform.edit(self._sent[index], Reply(part))
+                    self._shown[index] = part
+            else:
+                [sent] = await self._platform.send(self._thread_id, Reply(part))
+                self._sent.append(sent)
+                self._shown.append(part)

@@ -12,23 +12,34 @@ import asyncio
 import hashlib
 import hmac
 import re
+import time
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlencode
 
+from chatstate.chat.content import Card, File, LinkButton, Markdown, NotSupported, Reply, Select
 from chatstate.chat.events import Action, Author, Button, Event, Inbound, Message
+from chatstate.chat.markdown import Block, parse, plain_blocks, slack_mrkdwn, split, visible
 from chatstate.http.client import HttpClient
 from chatstate.http.messages import HttpRequest, HttpResponse
 from chatstate.platforms.base import (
     DEFAULT_RETRY,
+    EditingStreamer,
     LockScope,
+    PlatformApiError,
     RetryPolicy,
     Sleep,
+    Streamer,
+    StreamTarget,
     WebhookRejected,
+    call_api,
     call_json_api,
     loads_json,
     parse_json_object,
 )
+from chatstate.platforms.emoji import as_name
+from chatstate.platforms.pacing import Pacer, Rate
 
 MAX_SKEW_SECONDS = 300
 # Message subtypes that are a person saying something; the rest (edits, joins, bot posts) are not.
@@ -57,6 +68,7 @@ class SlackPlatform:
         api_base: str = "https://slack.com/api",
         retry: RetryPolicy = DEFAULT_RETRY,
         sleep: Sleep = asyncio.sleep,
+        pacer: Pacer | None = None,
     ) -> None:
         if not signing_secret:
             raise ValueError("Slack webhooks need the app's signing secret")
@@ -66,6 +78,7 @@ class SlackPlatform:
         self._api_base = api_base.rstrip("/")
         self._retry = retry
         self._sleep = sleep
+        self._pacer = pacer or Pacer(lambda: time.monotonic_ns() // 1_000_000, sleep)
 
     def verify(self, request: HttpRequest, now_ms: int) -> None:
         timestamp = request.header("x-slack-request-timestamp") or ""
@@ -104,48 +117,132 @@ class SlackPlatform:
     async def prepare(self, message: Message) -> Message:
         return message
 
-    async def post(self, thread_id: str, text: str, buttons: list[Button] | None) -> Message:
-        _, channel, thread_ts = thread_id.split(":", 2)
-        payload: dict[str, Any] = {"channel": channel, "text": text}
-        if thread_ts:
-            payload["thread_ts"] = thread_ts
-        if buttons:
-            payload["blocks"] = [
-                {"type": "section", "text": {"type": "mrkdwn", "text": text}},
-                {
-                    "type": "actions",
-                    "elements": [
-                        {
-                            "type": "button",
-                            "action_id": b.action_id,
-                            "text": {"type": "plain_text", "text": b.label},
-                            "value": b.value or b.action_id,
-                        }
-                        for b in buttons
-                    ],
-                },
-            ]
-        answer = await call_json_api(
+    # --- what the bot says ------------------------------------------------------------------
+
+    async def send(self, thread_id: str, reply: Reply) -> list[Message]:
+        channel, thread_ts = _channel_and_ts(thread_id)
+        where = {"channel": channel, **({"thread_ts": thread_ts} if thread_ts else {})}
+        if reply.file is not None:
+            return [await self._upload(thread_id, channel, thread_ts, reply.file)]
+        sent = []
+        for payload in _payloads(reply):
+            await self._pacer.wait([(f"channel:{channel}", PER_CHANNEL)])
+            answer = await self._call("chat.postMessage", {**where, **payload})
+            sent.append(
+                _sent_message(thread_id, channel, str(answer.get("ts", "")), payload, answer)
+            )
+        return sent
+
+    async def edit(self, sent: Message, reply: Reply) -> Message:
+        channel, ts = sent.id.split(":", 1)
+        if reply.file is not None:
+            raise NotSupported("slack cannot turn a message into a file: delete it, post anew")
+        payloads = _payloads(reply)
+        if len(payloads) > 1:
+            raise ValueError(f"an edit must fit one Slack message ({TEXT_LIMIT} characters)")
+        payload = {"blocks": [], **payloads[0]}  # no blocks given: the old ones go
+        answer = await self._call("chat.update", {"channel": channel, "ts": ts, **payload})
+        return _sent_message(sent.thread_id, channel, ts, payload, answer)
+
+    async def delete(self, sent: Message) -> None:
+        channel, ts = sent.id.split(":", 1)
+        await self._call("chat.delete", {"channel": channel, "ts": ts})
+
+    async def react(self, sent: Message, emoji: str, *, add: bool) -> None:
+        channel, ts = sent.id.split(":", 1)
+        method = "reactions.add" if add else "reactions.remove"
+        await self._call(method, {"channel": channel, "timestamp": ts, "name": as_name(emoji)})
+
+    async def show_typing(self, thread_id: str) -> None:
+        # Slack shows a status only in assistant threads (assistant.threads.setStatus), which
+        # this adapter does not open; elsewhere there is no typing signal for bots.
+        return None
+
+    async def send_ephemeral(self, thread_id: str, user_id: str, reply: Reply) -> None:
+        channel, thread_ts = _channel_and_ts(thread_id)
+        if reply.file is not None:
+            raise NotSupported("slack has no ephemeral files")
+        [payload] = _payloads(reply, parts=1)
+        where = {
+            "channel": channel,
+            "user": user_id,
+            **({"thread_ts": thread_ts} if thread_ts else {}),
+        }
+        await self._call("chat.postEphemeral", {**where, **payload})
+
+    async def open_dm(self, user_id: str) -> str:
+        if not SLACK_ID.fullmatch(user_id):
+            raise ValueError(f"a Slack user id looks like U0123ABCD, not {user_id!r}")
+        answer = await self._call("conversations.open", {"users": user_id})
+        return f"slack:{answer['channel']['id']}:"
+
+    def streamer(self, thread_id: str, target: StreamTarget) -> Streamer:
+        channel, thread_ts = _channel_and_ts(thread_id)
+        if thread_ts and target.user_id:
+            return _NativeStreamer(self, channel, thread_ts, target)
+        return EditingStreamer(self, thread_id, _plain_parts)
+
+    async def _call(self, method: str, payload: dict[str, Any]) -> dict[str, Any]:
+        return await call_json_api(
             self._http,
-            f"{self._api_base}/chat.postMessage",
+            f"{self._api_base}/{method}",
             payload,
             {"authorization": f"Bearer {self._bot_token}"},
             platform=self.name,
-            method="chat.postMessage",
+            method=method,
             sleep=self._sleep,
             retry=self._retry,
             secret=self._bot_token,
         )
-        ts = str(answer.get("ts", ""))
+
+    async def _upload(
+        self, thread_id: str, channel: str, thread_ts: str | None, file: File
+    ) -> Message:
+        """Slack's external upload: get an upload URL, send the bytes there, complete it."""
+        if file.data is None:
+            raise NotSupported(
+                f"slack uploads need the file's bytes: File({file.name!r}, data=...), not a URL"
+            )
+        if len(file.data) > FILE_LIMIT_BYTES:
+            raise ValueError(
+                f"file {file.name!r} is {len(file.data)} bytes; Slack takes at most "
+                f"{FILE_LIMIT_BYTES} bytes"
+            )
+        auth = {"authorization": f"Bearer {self._bot_token}"}
+        form = urlencode({"filename": file.name, "length": len(file.data)}).encode()
+        ticket = await call_api(
+            self._http,
+            f"{self._api_base}/files.getUploadURLExternal",
+            form,
+            {"content-type": "application/x-www-form-urlencoded", **auth},
+            platform=self.name,
+            method="files.getUploadURLExternal",
+            sleep=self._sleep,
+            retry=self._retry,
+            secret=self._bot_token,
+        )
+        uploaded = await self._http.post(
+            str(ticket["upload_url"]), file.data, {"content-type": file.mime}
+        )
+        if uploaded.status != 200:
+            raise PlatformApiError(f"slack file upload failed with HTTP {uploaded.status}")
+        complete: dict[str, Any] = {
+            "files": [{"id": ticket["file_id"], "title": file.name}],
+            "channel_id": channel,
+        }
+        if thread_ts:
+            complete["thread_ts"] = thread_ts
+        await self._pacer.wait([(f"channel:{channel}", PER_CHANNEL)])
+        await self._call("files.completeUploadExternal", complete)
         return Message(
-            id=f"{channel}:{ts}",
+            id=f"{channel}:file:{ticket['file_id']}",
             thread_id=thread_id,
             channel_id=f"slack:{channel}",
             platform="slack",
-            text=text,
-            author=Author(user_id=str((answer.get("message") or {}).get("user", "")), is_bot=True),
-            date_ms=int(float(ts or 0) * 1000),
-            raw=None,
+            text=file.name,
+            author=Author(user_id="", is_bot=True),
+            date_ms=0,
+            file={"name": file.name, "mime": file.mime, "size": len(file.data)},
         )
 
     async def acknowledge(self, action: Action) -> None:
@@ -245,7 +342,8 @@ def _interaction(body: bytes) -> Inbound:
         Action(
             id=f"{trigger}:{a.get('action_id', '')}",
             action_id=str(a.get("action_id", "")),
-            value=str(a.get("value", "")),
+            # A button carries its value; a menu its selected option's.
+            value=str(a.get("value") or (a.get("selected_option") or {}).get("value", "")),
             thread_id=thread_id,
             channel_id=f"slack:{channel}",
             platform="slack",
@@ -257,3 +355,213 @@ def _interaction(body: bytes) -> Inbound:
         if isinstance(a, dict)
     ]
     return Inbound(events, trigger or None)
+
+
+TEXT_LIMIT = 4000  # Slack truncates longer texts and recommends staying under 4,000
+SECTION_LIMIT = 3000
+HEADER_LIMIT = 150
+MAX_BLOCKS = 50
+MAX_FIELDS = 10
+FIELD_LIMIT = 2000
+MAX_ACTION_ELEMENTS = 25
+MAX_OPTIONS = 100
+OPTION_TEXT_LIMIT = 75
+FILE_LIMIT_BYTES = 1024 * 1024 * 1024
+# Slack's documented pace for posting: about one message a second in a channel.
+PER_CHANNEL = Rate(1, 1000)
+
+
+def _channel_and_ts(thread_id: str) -> tuple[str, str | None]:
+    platform, channel, thread_ts = thread_id.split(":", 2)
+    if platform != "slack" or not SLACK_ID.fullmatch(channel):
+        raise ValueError(f"not a Slack thread id: {thread_id!r}")
+    return channel, thread_ts or None
+
+
+def _plain_parts(text: str) -> list[str]:
+    if len(text) <= TEXT_LIMIT:
+        return [text]
+    return [visible(part) for part in split(plain_blocks(text), TEXT_LIMIT)]
+
+
+def _payloads(reply: Reply, parts: int | None = None) -> list[dict[str, Any]]:
+    """chat.postMessage arguments per message: mrkdwn for Markdown, literal text otherwise
+    (escaped, with formatting off), Block Kit for buttons and cards."""
+    if reply.card is not None:
+        return [_card_payload(reply.card)]
+    limit = SECTION_LIMIT if reply.buttons else TEXT_LIMIT
+    blocks = parse(reply.text) if reply.markdown else plain_blocks(reply.text)
+    if not reply.markdown and len(reply.text) <= limit:
+        pieces = [_slack_literal(reply.text)]
+    else:
+        render = slack_mrkdwn if reply.markdown else _literal_blocks
+        pieces = [render(part) for part in split(blocks, limit)]
+    if parts is not None and len(pieces) > parts:
+        raise ValueError(f"this must fit one Slack message ({limit} characters)")
+    payloads: list[dict[str, Any]] = [{"text": piece, "mrkdwn": reply.markdown} for piece in pieces]
+    if reply.buttons:
+        payloads[-1]["blocks"] = [
+            {
+                "type": "section",
+                "text": {
+                    "type": "mrkdwn" if reply.markdown else "plain_text",
+                    "text": pieces[-1] if reply.markdown else _unescape(pieces[-1]),
+                },
+            },
+            {"type": "actions", "elements": _elements(reply.buttons, None)},
+        ]
+    return payloads
+
+
+def _slack_literal(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _unescape(text: str) -> str:
+    # plain_text objects are not read for markup: they take the text as it is.
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
+def _literal_blocks(blocks: list[Block]) -> str:
+    return _slack_literal(visible(blocks))
+
+
+def _elements(
+    buttons: Sequence[Button | LinkButton], select: Select | None
+) -> list[dict[str, Any]]:
+    elements: list[dict[str, Any]] = []
+    for button in buttons:
+        element: dict[str, Any] = {
+            "type": "button",
+            "text": {"type": "plain_text", "text": button.label[:75]},
+        }
+        if isinstance(button, LinkButton):
+            element |= {"url": button.url, "action_id": f"link-{len(elements)}"}
+        else:
+            element |= {"action_id": button.action_id, "value": button.value or button.action_id}
+        elements.append(element)
+    if select is not None:
+        if len(select.options) > MAX_OPTIONS:
+            raise ValueError(f"a Slack select holds at most {MAX_OPTIONS} options")
+        elements.append(
+            {
+                "type": "static_select",
+                "action_id": select.id,
+                "placeholder": {"type": "plain_text", "text": select.placeholder[:150]},
+                "options": [
+                    {
+                        "text": {"type": "plain_text", "text": label[:OPTION_TEXT_LIMIT]},
+                        "value": value,
+                    }
+                    for label, value in select.options
+                ],
+            }
+        )
+    if len(elements) > MAX_ACTION_ELEMENTS:
+        raise ValueError(f"Slack shows at most {MAX_ACTION_ELEMENTS} buttons and menus in a row")
+    return elements
+
+
+def _card_payload(card: Card) -> dict[str, Any]:
+    """Block Kit: header, section, fields, image, actions; checked against Slack's limits."""
+    blocks: list[dict[str, Any]] = []
+    if card.title:
+        if len(card.title) > HEADER_LIMIT:
+            raise ValueError(f"a Slack card's title is at most {HEADER_LIMIT} characters")
+        blocks.append({"type": "header", "text": {"type": "plain_text", "text": card.title}})
+    markdown = isinstance(card.text, Markdown)
+    text = card.text.text if isinstance(card.text, Markdown) else card.text
+    if text:
+        for part in split(parse(text) if markdown else plain_blocks(text), SECTION_LIMIT):
+            rendered = slack_mrkdwn(part) if markdown else _literal_blocks(part)
+            blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": rendered}})
+    if card.fields:
+        if len(card.fields) > MAX_FIELDS:
+            raise ValueError(f"a Slack card shows at most {MAX_FIELDS} fields")
+        fields = []
+        for label, value in card.fields:
+            field = f"*{_slack_literal(label)}*\n{_slack_literal(value)}"
+            if len(field) > FIELD_LIMIT:
+                raise ValueError(f"a Slack card's field is at most {FIELD_LIMIT} characters")
+            fields.append({"type": "mrkdwn", "text": field})
+        blocks.append({"type": "section", "fields": fields})
+    if card.image_url:
+        blocks.append(
+            {"type": "image", "image_url": card.image_url, "alt_text": card.title or "image"}
+        )
+    if card.buttons or card.select:
+        blocks.append({"type": "actions", "elements": _elements(card.buttons, card.select)})
+    if len(blocks) > MAX_BLOCKS:
+        raise ValueError(f"a Slack message holds at most {MAX_BLOCKS} blocks, not {len(blocks)}")
+    fallback = " ".join(part for part in (card.title, text) if part) or "card"
+    return {"text": _slack_literal(fallback[:TEXT_LIMIT]), "blocks": blocks}
+
+
+def _sent_message(
+    thread_id: str, channel: str, ts: str, payload: dict[str, Any], answer: dict[str, Any]
+) -> Message:
+    return Message(
+        id=f"{channel}:{ts}",
+        thread_id=thread_id,
+        channel_id=f"slack:{channel}",
+        platform="slack",
+        text=str(payload.get("text", "")),
+        author=Author(user_id=str((answer.get("message") or {}).get("user", "")), is_bot=True),
+        date_ms=int(float(ts or 0) * 1000),
+    )
+
+
+class _NativeStreamer:
+    """Slack's streaming: chat.startStream, chat.appendStream with what is new, chat.stopStream.
+    Streams are replies in a thread, to the user who asked."""
+
+    def __init__(
+        self, platform: SlackPlatform, channel: str, thread_ts: str, target: StreamTarget
+    ) -> None:
+        self._platform = platform
+        self._channel = channel
+        self._thread_ts = thread_ts
+        self._target = target
+        self._ts: str | None = None
+        self._shown = ""
+
+    async def update(self, text: str) -> None:
+        await self._append(text)
+
+    async def finish(self, text: str) -> list[Message]:
+        await self._append(text)
+        assert self._ts is not None
+        await self._platform._call("chat.stopStream", {"channel": self._channel, "ts": self._ts})
+        return [
+            Message(
+                id=f"{self._channel}:{self._ts}",
+                thread_id=f"slack:{self._channel}:{self._thread_ts}",
+                channel_id=f"slack:{self._channel}",
+                platform="slack",
+                text=text,
+                author=Author(user_id="", is_bot=True),
+                date_ms=int(float(self._ts) * 1000),
+            )
+        ]
+
+    async def _append(self, text: str) -> None:
+        if not text.startswith(self._shown):
+            raise ValueError("a Slack stream only grows: the text so far must not change")
+        new = text[len(self._shown) :]
+        if self._ts is None:
+            start: dict[str, Any] = {
+                "channel": self._channel,
+                "thread_ts": self._thread_ts,
+                "recipient_user_id": self._target.user_id,
+                "markdown_text": new,
+            }
+            if self._target.team_id:
+                start["recipient_team_id"] = self._target.team_id
+            answer = await self._platform._call("chat.startStream", start)
+            self._ts = str(answer["ts"])
+        elif new:
+            await self._platform._call(
+                "chat.appendStream",
+                {"channel": self._channel, "ts": self._ts, "markdown_text": new},
+            )
+        self._shown = text

@@ -9,20 +9,42 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import secrets
+import time
+from collections.abc import Sequence
 from typing import Any
 
+from chatstate.chat.content import Card, File, LinkButton, Markdown, NotSupported, Reply, Select
 from chatstate.chat.events import Action, Author, Button, Inbound, Message
+from chatstate.chat.markdown import (
+    BOLD,
+    Block,
+    Run,
+    parse,
+    plain_blocks,
+    split,
+    telegram_html,
+    utf16_length,
+    visible,
+)
 from chatstate.http.client import HttpClient
 from chatstate.http.messages import HttpRequest, HttpResponse
 from chatstate.platforms.base import (
     DEFAULT_RETRY,
+    EditingStreamer,
     LockScope,
     RetryPolicy,
     Sleep,
+    Streamer,
+    StreamTarget,
     WebhookRejected,
+    call_api,
     call_json_api,
+    multipart,
     parse_json_object,
 )
+from chatstate.platforms.emoji import as_emoji
+from chatstate.platforms.pacing import Pacer, Rate
 
 SECRET_HEADER = "x-telegram-bot-api-secret-token"
 MESSAGE_FIELDS = ("message", "edited_message", "channel_post", "edited_channel_post")
@@ -44,6 +66,7 @@ class TelegramPlatform:
         api_base: str = "https://api.telegram.org",
         retry: RetryPolicy = DEFAULT_RETRY,
         sleep: Sleep = asyncio.sleep,
+        pacer: Pacer | None = None,
     ) -> None:
         if not secret_token:
             raise ValueError("Telegram webhooks need a secret token (setWebhook secret_token)")
@@ -54,6 +77,7 @@ class TelegramPlatform:
         self._retry = retry
         self._sleep = sleep
         self._me: dict[str, Any] | None = None
+        self._pacer = pacer or Pacer(lambda: time.monotonic_ns() // 1_000_000, sleep)
         # Single flight: updates racing at a parent's wake share one getMe call.
         self._me_lock = asyncio.Lock()
 
@@ -84,22 +108,137 @@ class TelegramPlatform:
         is_mention = replied or _mentions(raw, str(me.get("username", "")), me.get("id"))
         return Message(**{**message.__dict__, "is_mention": is_mention})
 
-    async def post(self, thread_id: str, text: str, buttons: list[Button] | None) -> Message:
-        chat_id, topic = _decode_thread(thread_id)
-        payload: dict[str, Any] = {"chat_id": chat_id, "text": text}
-        if topic is not None:
-            payload["message_thread_id"] = topic
-        if buttons:
-            payload["reply_markup"] = {
-                "inline_keyboard": [
-                    [{"text": b.label, "callback_data": _callback_data(b)} for b in buttons]
-                ]
-            }
-        sent = (await self._call("sendMessage", payload))["result"]
-        return _message(sent, edited=False)
-
     async def acknowledge(self, action: Action) -> None:
         await self._call("answerCallbackQuery", {"callback_query_id": action.id})
+
+    # --- what the bot says ------------------------------------------------------------------
+
+    async def send(self, thread_id: str, reply: Reply) -> list[Message]:
+        chat_id, topic = _decode_thread(thread_id)
+        where: dict[str, Any] = {"chat_id": chat_id}
+        if topic is not None:
+            where["message_thread_id"] = topic
+        if reply.file is not None:
+            return [await self._send_file(where, reply.file)]
+        if reply.card is not None:
+            method, payload = _card_call(reply.card)
+            return [await self._send(method, {**where, **payload}, chat_id)]
+        parts = _text_parts(reply)
+        keyboard = _keyboard(reply.buttons, None)
+        sent = []
+        for index, (text, parse_mode) in enumerate(parts):
+            payload = {**where, "text": text}
+            if parse_mode:
+                payload["parse_mode"] = parse_mode
+            if keyboard and index == len(parts) - 1:
+                payload["reply_markup"] = keyboard
+            sent.append(await self._send("sendMessage", payload, chat_id))
+        return sent
+
+    async def edit(self, sent: Message, reply: Reply) -> Message:
+        chat_id, message_id = _message_ids(sent)
+        where = {"chat_id": chat_id, "message_id": message_id}
+        if reply.file is not None:
+            raise NotSupported("telegram cannot turn a message into a file: delete it, post anew")
+        if reply.card is not None:
+            method, payload = _card_call(reply.card)
+            has_photo = isinstance(sent.raw, dict) and "photo" in sent.raw
+            if (method == "sendPhoto") != has_photo:
+                raise NotSupported("telegram cannot add or remove a message's photo by an edit")
+            if has_photo:
+                payload.pop("photo")
+                answer = await self._call("editMessageCaption", {**where, **payload})
+            else:
+                answer = await self._call("editMessageText", {**where, **payload})
+        else:
+            [(text, parse_mode)] = _text_parts(reply, single=True)
+            payload = {**where, "text": text, **({"parse_mode": parse_mode} if parse_mode else {})}
+            keyboard = _keyboard(reply.buttons, None)
+            if keyboard:
+                payload["reply_markup"] = keyboard
+            answer = await self._call("editMessageText", payload)
+        result = answer["result"]
+        return _message(result, edited=False) if isinstance(result, dict) else sent
+
+    async def delete(self, sent: Message) -> None:
+        chat_id, message_id = _message_ids(sent)
+        await self._call("deleteMessage", {"chat_id": chat_id, "message_id": message_id})
+
+    async def react(self, sent: Message, emoji: str, *, add: bool) -> None:
+        chat_id, message_id = _message_ids(sent)
+        # A bot sets at most one reaction per message: adding replaces, removing clears.
+        reaction = [{"type": "emoji", "emoji": as_emoji(emoji)}] if add else []
+        await self._call(
+            "setMessageReaction",
+            {"chat_id": chat_id, "message_id": message_id, "reaction": reaction},
+        )
+
+    async def show_typing(self, thread_id: str) -> None:
+        chat_id, topic = _decode_thread(thread_id)
+        payload: dict[str, Any] = {"chat_id": chat_id, "action": "typing"}
+        if topic is not None:
+            payload["message_thread_id"] = topic
+        await self._call("sendChatAction", payload)
+
+    async def send_ephemeral(self, thread_id: str, user_id: str, reply: Reply) -> None:
+        raise NotSupported("telegram has no ephemeral messages: every member sees what a bot posts")
+
+    async def open_dm(self, user_id: str) -> str:
+        if not user_id.isdigit():
+            raise ValueError(f"a Telegram user id is a number, not {user_id!r}")
+        # A private chat's id is the user's id; Telegram delivers once the user started the bot.
+        return f"telegram:{user_id}"
+
+    def streamer(self, thread_id: str, target: StreamTarget) -> Streamer:
+        chat_id, _ = _decode_thread(thread_id)
+        if chat_id > 0:  # a private chat: Telegram animates a draft, then the final message
+            return _DraftStreamer(self, thread_id)
+        return EditingStreamer(self, thread_id, _plain_parts)
+
+    async def _send(self, method: str, payload: dict[str, Any], chat_id: int) -> Message:
+        await self._pace(chat_id)
+        return _message((await self._call(method, payload))["result"], edited=False)
+
+    async def _pace(self, chat_id: int) -> None:
+        limits = [(f"chat:{chat_id}", PER_CHAT)]
+        if chat_id < 0:
+            limits.append((f"group:{chat_id}", PER_GROUP))
+        await self._pacer.wait([*limits, ("bot", PER_BOT)])
+
+    async def _send_file(self, where: dict[str, Any], file: File) -> Message:
+        photo = file.is_image and (file.size or 0) <= PHOTO_LIMIT_BYTES
+        method, field = ("sendPhoto", "photo") if photo else ("sendDocument", "document")
+        if file.size is not None and file.size > DOCUMENT_LIMIT_BYTES:
+            raise ValueError(
+                f"file {file.name!r} is {file.size} bytes; Telegram bots upload at most "
+                f"{DOCUMENT_LIMIT_BYTES} bytes"
+            )
+        await self._pace(int(where["chat_id"]))
+        if file.data is None:
+            answer = await self._call(method, {**where, field: file.url})
+        else:
+            body, content_type = multipart(
+                {k: str(v) for k, v in where.items()}, field, file.name, file.mime, file.data
+            )
+            answer = await call_api(
+                self._http,
+                f"{self._api_base}/bot{self._bot_token}/{method}",
+                body,
+                {"content-type": content_type},
+                platform=self.name,
+                method=method,
+                sleep=self._sleep,
+                retry=self._retry,
+                secret=self._bot_token,
+            )
+        return _message(answer["result"], edited=False)
+
+    async def send_draft(self, thread_id: str, draft_id: int, text: str) -> None:
+        chat_id, topic = _decode_thread(thread_id)
+        payload: dict[str, Any] = {"chat_id": chat_id, "draft_id": draft_id, "text": text}
+        if topic is not None:
+            payload["message_thread_id"] = topic
+        await self._call("sendMessageDraft", payload)
 
     async def _bot_user(self) -> dict[str, Any]:
         async with self._me_lock:
@@ -253,3 +392,107 @@ def _action(query: dict[str, Any]) -> Action | None:
         message_id=message_id,
         raw=query,
     )
+
+
+TEXT_LIMIT = 4096
+CAPTION_LIMIT = 1024
+MAX_BUTTONS = 100
+BUTTONS_PER_ROW = 3
+PHOTO_LIMIT_BYTES = 10 * 1024 * 1024
+DOCUMENT_LIMIT_BYTES = 50 * 1024 * 1024
+# Telegram's documented pace: about one message a second in a chat, 20 a minute in a group,
+# 30 a second for the whole bot.
+PER_CHAT = Rate(1, 1000)
+PER_GROUP = Rate(20, 60_000)
+PER_BOT = Rate(30, 1000)
+
+
+def _plain_parts(text: str) -> list[str]:
+    if utf16_length(text) <= TEXT_LIMIT:
+        return [text]
+    return [visible(part) for part in split(plain_blocks(text), TEXT_LIMIT, utf16_length)]
+
+
+def _text_parts(reply: Reply, *, single: bool = False) -> list[tuple[str, str | None]]:
+    """(text, parse_mode) per message: HTML for Markdown, nothing (literal text) for a str."""
+    if reply.markdown:
+        parts = split(parse(reply.text), TEXT_LIMIT, utf16_length)
+        rendered: list[tuple[str, str | None]] = [(telegram_html(p), "HTML") for p in parts]
+    else:
+        rendered = [(part, None) for part in _plain_parts(reply.text)]
+    if single and len(rendered) > 1:
+        raise ValueError(f"an edit must fit one Telegram message ({TEXT_LIMIT} characters)")
+    return rendered
+
+
+def _keyboard(
+    buttons: tuple[Button | LinkButton, ...] | Sequence[Button | LinkButton], select: Select | None
+) -> dict[str, Any] | None:
+    rows: list[list[dict[str, str]]] = []
+    row: list[dict[str, str]] = []
+    for button in buttons:
+        if isinstance(button, LinkButton):
+            row.append({"text": button.label, "url": button.url})
+        else:
+            row.append({"text": button.label, "callback_data": _callback_data(button)})
+        if len(row) == BUTTONS_PER_ROW:
+            rows.append(row)
+            row = []
+    if row:
+        rows.append(row)
+    if select is not None:
+        # No menus on Telegram: each option is a button, one per row, under the select's id.
+        rows.extend(
+            [{"text": label, "callback_data": _callback_data(Button(select.id, label, value))}]
+            for label, value in select.options
+        )
+    count = sum(len(r) for r in rows)
+    if count > MAX_BUTTONS:
+        raise ValueError(f"a Telegram message holds at most {MAX_BUTTONS} buttons, not {count}")
+    return {"inline_keyboard": rows} if rows else None
+
+
+def _card_call(card: Card) -> tuple[str, dict[str, Any]]:
+    """sendPhoto with a caption when the card has an image, else sendMessage; HTML."""
+    blocks = []
+    if card.title:
+        blocks.append(Block("heading", (Run(card.title, frozenset({BOLD})),)))
+    if isinstance(card.text, Markdown):
+        blocks.extend(parse(card.text.text))
+    elif card.text:
+        blocks.extend(plain_blocks(card.text))
+    for label, value in card.fields:
+        blocks.append(Block("paragraph", (Run(label, frozenset({BOLD})), Run(f": {value}"))))
+    text = telegram_html(blocks)
+    limit = CAPTION_LIMIT if card.image_url else TEXT_LIMIT
+    if utf16_length(visible(blocks)) > limit:
+        raise ValueError(f"a Telegram card's text is at most {limit} characters")
+    payload: dict[str, Any] = {"parse_mode": "HTML"}
+    keyboard = _keyboard(card.buttons, card.select)
+    if keyboard:
+        payload["reply_markup"] = keyboard
+    if card.image_url:
+        return "sendPhoto", {**payload, "photo": card.image_url, "caption": text}
+    return "sendMessage", {**payload, "text": text}
+
+
+def _message_ids(sent: Message) -> tuple[int, int]:
+    chat, _, message = sent.id.partition(":")
+    return int(chat), int(message.split(":")[0])
+
+
+class _DraftStreamer:
+    """Private chats: the text so far as an animated draft, then the final message."""
+
+    def __init__(self, platform: TelegramPlatform, thread_id: str) -> None:
+        self._platform = platform
+        self._thread_id = thread_id
+        self._draft_id = secrets.randbelow(2**31 - 1) + 1
+
+    async def update(self, text: str) -> None:
+        # A draft shows at most one message's worth: the latest of a longer text.
+        shown = text if utf16_length(text) <= TEXT_LIMIT else _plain_parts(text)[-1]
+        await self._platform.send_draft(self._thread_id, self._draft_id, shown)
+
+    async def finish(self, text: str) -> list[Message]:
+        return await self._platform.send(self._thread_id, Reply(text))

@@ -115,6 +115,18 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
         ) WITHOUT ROWID""",
         "CREATE INDEX console_by_activity ON console_conversations (last_activity, id)",
     ),
+    # Scheduled posts (chatstate/chat/schedule.py), in their thread's shard; claimed with a
+    # lease while one is being sent, removed once sent.
+    5: (
+        """CREATE TABLE chat_state_scheduled (
+            id TEXT PRIMARY KEY,
+            thread_id TEXT NOT NULL,
+            at INTEGER NOT NULL,
+            content TEXT NOT NULL,
+            claimed_until INTEGER NOT NULL DEFAULT 0
+        ) WITHOUT ROWID""",
+        "CREATE INDEX chat_state_scheduled_by_time ON chat_state_scheduled (at)",
+    ),
 }
 
 LATEST_VERSION = max(MIGRATIONS)

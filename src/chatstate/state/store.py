@@ -19,7 +19,7 @@ from typing import Any
 
 from chatstate.errors import LockLostError
 from chatstate.ports import Clock, SqlPort, SqlValue
-from chatstate.state import agent_tables, cleanup, console_tables, operands
+from chatstate.state import agent_tables, cleanup, console_tables, operands, scheduled_tables
 from chatstate.state.operands import integer as _int
 from chatstate.state.operands import key as _key
 from chatstate.state.operands import optional_integer as _optional_int
@@ -490,6 +490,7 @@ OPERATIONS: dict[str, Callable[..., Any]] = {
     "ack_queue": _ack_queue,
     **agent_tables.OPERATIONS,
     **console_tables.OPERATIONS,
+    **scheduled_tables.OPERATIONS,
 }
 
 

@@ -29,6 +29,7 @@ from chatstate.chat.work_index import ShardWorkIndex
 from chatstate.compose import BotSetup
 from chatstate.http.messages import HttpRequest
 from chatstate.platforms.slack import SlackPlatform
+from chatstate.platforms.pacing import Pacer
 from chatstate.platforms.telegram import SECRET_HEADER, TelegramPlatform
 from chatstate.platforms.web import WebPlatform, web_message, web_press, web_thread
 from chatstate.routes.webhooks import Ingress
@@ -73,6 +74,13 @@ class VirtualTime:
             await future
         finally:
             self.parked.discard(task)
+
+    async def elapse(self, seconds: float) -> None:
+        """A sleep during which virtual time passes at once (the platforms' pacing delays):
+        the test sees the delay on the clock without advancing time by hand."""
+        self.now_ms += max(1, round(seconds * 1000))
+        self.wake_due()
+        await asyncio.sleep(0)
 
     def next_wake(self) -> int | None:
         while self._sleepers and self._sleepers[0][2].done():
@@ -133,22 +141,25 @@ class BotTester:
         )
         await state.connect()
         http = InProcessHttp(self.apis, API_BASE)
+        pacer = Pacer(self.time, self.time.elapse)
         telegram = TelegramPlatform(
             bot_token=TELEGRAM_TOKEN,
             secret_token=TELEGRAM_SECRET,
             http=http,
             api_base=API_BASE,
-            sleep=self.time.sleep,
+            sleep=self.time.elapse,
+            pacer=pacer,
         )
         slack = SlackPlatform(
             signing_secret=SLACK_SECRET,
             bot_token=SLACK_TOKEN,
             http=http,
             api_base=f"{API_BASE}/api",
-            sleep=self.time.sleep,
+            sleep=self.time.elapse,
+            pacer=pacer,
         )
         self._chat = Chat(
-            platforms=[telegram, slack, WebPlatform(self.time)],
+            platforms=[telegram, slack, WebPlatform(state)],
             state=state,
             work_index=ShardWorkIndex(state.shards.pending_work),
             concurrency=self._concurrency,

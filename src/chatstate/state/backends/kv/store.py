@@ -43,6 +43,7 @@ from chatstate.state.backends.kv.client import (
 )
 from chatstate.state.console_tables import OPERATIONS as CONSOLE_OPERATIONS
 from chatstate.state.operands import integer, key, optional_integer, text, value
+from chatstate.state.scheduled_tables import OPERATIONS as SCHEDULED_OPERATIONS
 
 DEFAULT_KEY_PREFIX = "chat-sdk"
 # As the TypeScript adapter's ttlMinutes: a cache value written without a TTL lives 6 hours.
@@ -51,7 +52,12 @@ WRITE_ATTEMPTS = 4
 # Room left in a 512-byte key for ":kind:#" and a 64-character digest.
 MAX_PREFIX_BYTES = 400
 HASHED_MARK = "#"
-SQLITE_ONLY_OPERATIONS = {*AGENT_OPERATIONS, *CONSOLE_OPERATIONS, "delete_prefix"}
+SQLITE_ONLY_OPERATIONS = {
+    *AGENT_OPERATIONS,
+    *CONSOLE_OPERATIONS,
+    *SCHEDULED_OPERATIONS,
+    "delete_prefix",
+}
 
 Sleep = Callable[[float], Awaitable[None]]
 
