@@ -1,21 +1,24 @@
 """The example bot, run by both runtimes: `setup(chat)` registers its handlers.
 
 Mention it (or DM it, or talk to it in the console's chat box) and it subscribes to the
-thread; then it answers every message there, says how many messages each answer stands for,
-and counts them in the thread's state. `/start` anywhere offers a button; `/slow` works for a
-few seconds, holding the thread's lock (the console shows it); an edited message gets an
-answer of its own.
+thread; then it answers every message there: with the configured model, streamed (CHAT_LLM_*
+locally, CHAT_AI_MODEL on Cloudflare), or else by saying how many messages each answer stands
+for and counting them in the thread's state. `/start` anywhere offers a button; `/slow` works
+for a few seconds, holding the thread's lock (the console shows it); `/remind 10s text` posts
+the text later; an edited message gets an answer of its own.
 """
 
 from __future__ import annotations
 
 import asyncio
+import re
+from datetime import timedelta
 
-from chatstate.chat.events import Action, Button, Message
-from chatstate.chat.runtime import Chat, Context
-from chatstate.chat.thread import Thread
+from chatstate import Action, Button, Chat, Context, Message, Thread
 
 SLOW_WORK_S = 4.0
+REMIND = re.compile(r"^/remind\s+(\d{1,6})([smhd])\s+(.+)$", re.S)
+UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 
 
 async def command(thread: Thread, message: Message) -> bool:
@@ -27,6 +30,19 @@ async def command(thread: Thread, message: Message) -> bool:
         # The conversation's lock is held until the handler returns: later messages wait.
         await asyncio.sleep(SLOW_WORK_S)
         await thread.post(f"done: worked {SLOW_WORK_S:g} s while holding this thread's lock")
+        return True
+    if message.text.startswith("/remind"):
+        asked = REMIND.match(message.text)
+        if asked is None:
+            await thread.post("say /remind 10s text (s, m, h or d)")
+            return True
+        amount, unit, text = int(asked.group(1)), asked.group(2), asked.group(3)
+        try:
+            await thread.schedule(f"⏰ {text}", after=timedelta(**{UNITS[unit]: amount}))
+        except ValueError as error:
+            await thread.post(f"cannot remind you: {error}")
+            return True
+        await thread.post(f"I'll remind you in {amount}{unit}.")
         return True
     return False
 
@@ -47,6 +63,10 @@ def setup(chat: Chat) -> None:
     async def follow(thread: Thread, message: Message, context: Context) -> None:
         if await command(thread, message):
             return
+        if chat.has_responder:
+            async with thread.typing():
+                await thread.post(chat.respond(thread, message))
+            return
         state = await thread.state() or {}
         seen = int(state.get("seen", 0)) + context.total_since_last_handler
         await thread.set_state({"seen": seen})
@@ -55,7 +75,7 @@ def setup(chat: Chat) -> None:
             f"({seen} in this thread)"
         )
 
-    @chat.on_message(r"^/(start|slow)\b")
+    @chat.on_message(r"^/(start|slow|remind)\b")
     async def start(thread: Thread, message: Message) -> None:
         await command(thread, message)
 

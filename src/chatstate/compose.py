@@ -6,13 +6,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from chatstate.chat.runtime import Chat, KeepAlive
+from chatstate.chat.schedule import Wakeups
 from chatstate.chat.work_index import WorkIndex
 from chatstate.config import BotConfig
 from chatstate.conversations.agents import Agents
 from chatstate.conversations.chat_completions import chat_completions_responder
 from chatstate.conversations.chat_turns import ChatTurns
 from chatstate.conversations.responder import Responder, default_responder
-from chatstate.http.client import HttpClient, HttpStreamer
+from chatstate.conversations.thread_replies import thread_responder
+from chatstate.http.client import HttpBoth, HttpClient, HttpStreamer
 from chatstate.platforms.base import Platform
 from chatstate.platforms.slack import SlackPlatform
 from chatstate.platforms.telegram import TelegramPlatform
@@ -62,11 +64,14 @@ def build_bot(
     *,
     state: StateAdapter,
     work_index: WorkIndex,
-    http: HttpClient,
+    http: HttpBoth,
     keep_alive: KeepAlive | None = None,
+    wakeups: Wakeups | None = None,
+    model: Responder | None = None,
 ) -> Bot:
     """The bot's Chat with `setup`'s handlers registered, on the configured platforms and the
-    console's `web` chat box."""
+    console's `web` chat box. `chat.respond` answers with `model` (Workers AI on Cloudflare)
+    when given, else with the configured chat-completions server, else with an echo."""
     # Workers KV has no transactions for the console's index (CHAT_STATE=sqlite has).
     console = ConsoleIndex(state) if config.state_backend == "sqlite" else None
     chat = Chat(
@@ -77,25 +82,34 @@ def build_bot(
         lock_ttl_ms=config.lock_ttl_ms,
         keep_alive=keep_alive,
         observers=[console] if console is not None else [],
+        wakeups=wakeups,
     )
+    model = model or configured_model(config, http)
+    if model is not None:
+        chat.thread_responder = thread_responder(model, state)
     setup(chat)
     return Bot(chat, console)
 
 
+def configured_model(config: BotConfig, http: HttpStreamer) -> Responder | None:
+    """The chat-completions server CHAT_LLM_* names, if any."""
+    if not (config.llm_base_url and config.llm_model):
+        return None
+    return chat_completions_responder(
+        http,
+        base_url=config.llm_base_url,
+        model=config.llm_model,
+        api_key=config.llm_api_key,
+        cache_ttl_ms=config.llm_cache_ttl_ms,
+    )
+
+
 def build_conversation_api(
-    config: BotConfig, bot: Bot, agents: Agents, http: HttpStreamer
+    config: BotConfig, bot: Bot, agents: Agents, http: HttpStreamer, model: Responder | None = None
 ) -> ConversationApi:
     """The conversation API, answered by the bot's responder: the one it registers with
     `@chat.on_agent_message`, else the configured chat-completions server, else the default."""
-    fallback: Responder = default_responder
-    if config.llm_base_url and config.llm_model:
-        fallback = chat_completions_responder(
-            http,
-            base_url=config.llm_base_url,
-            model=config.llm_model,
-            api_key=config.llm_api_key,
-            cache_ttl_ms=config.llm_cache_ttl_ms,
-        )
+    fallback: Responder = model or configured_model(config, http) or default_responder
     turns = ChatTurns(agents, lambda: bot.chat.agent_responder or fallback)
     unsupported = None
     if config.state_backend == "kv":

@@ -47,6 +47,7 @@ CONFIG_KEYS = (
     "CHAT_LLM_MODEL",
     "CHAT_LLM_API_KEY",
     "CHAT_LLM_CACHE_TTL_MS",
+    "CHAT_AI_MODEL",
     "CHAT_ADMIN_TOKEN",
 )
 # Where chat state lives: SQLite (Durable Objects on Cloudflare, files locally), or Workers KV.
@@ -105,6 +106,8 @@ class BotConfig:
     llm_api_key: str | None
     # Identical completion requests answered from the agent's store for this long (None: never).
     llm_cache_ttl_ms: int | None
+    # A Workers AI model (an `ai` binding named AI) answers chat.respond on Cloudflare.
+    ai_model: str | None
     # The web console (chatstate/console) signs in with this; locally one is made at start
     # when it is unset, on Cloudflare the console is off until the secret exists.
     admin_token: str | None
@@ -203,6 +206,7 @@ class BotConfig:
             llm_model=llm_model,
             llm_api_key=env.get("CHAT_LLM_API_KEY") or None,
             llm_cache_ttl_ms=integer("CHAT_LLM_CACHE_TTL_MS", 0) or None,
+            ai_model=env.get("CHAT_AI_MODEL") or None,
             admin_token=admin_token,
         )
 

@@ -9,37 +9,10 @@ from __future__ import annotations
 import json
 import threading
 import time
-from email.parser import BytesParser
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qsl
 
-from chatstate.testing.platform_apis import ApiCall, PlatformApis
-
-
-def parse_body(content_type: str, body: bytes) -> dict[str, Any]:
-    """A Bot API request's parameters, in any encoding the Bot API accepts: JSON,
-    application/x-www-form-urlencoded or multipart/form-data (form values are strings; a
-    chat_id that is a number is read as one, as the Bot API does)."""
-    if content_type.startswith("application/x-www-form-urlencoded"):
-        fields: dict[str, Any] = dict(parse_qsl(body.decode()))
-    elif content_type.startswith("multipart/form-data"):
-        message = BytesParser().parsebytes(f"Content-Type: {content_type}\r\n\r\n".encode() + body)
-        fields = {}
-        for part in message.walk():
-            name = part.get_param("name", header="content-disposition")
-            value = part.get_payload(decode=True)
-            if isinstance(name, str) and isinstance(value, bytes):
-                fields[name] = value.decode()
-    else:
-        try:
-            loaded = json.loads(body) if body else {}
-        except ValueError:
-            loaded = {}
-        return loaded if isinstance(loaded, dict) else {}
-    if isinstance(fields.get("chat_id"), str) and fields["chat_id"].lstrip("-").isdigit():
-        fields["chat_id"] = int(fields["chat_id"])
-    return fields
+from chatstate.testing.platform_apis import ApiCall, PlatformApis, parse_body
 
 
 class _ListeningServer(ThreadingHTTPServer):
@@ -66,6 +39,7 @@ class FakeApis:
         # Answers to give instead of the normal one, first in first out, per method.
         self._scripted: dict[str, list[tuple[int, dict[str, Any], dict[str, str]]]] = {}
         self.server = _ListeningServer(("127.0.0.1", 0), self._handler_class())
+        self.apis.upload_base = self.base
         self.server.daemon_threads = True
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 

@@ -264,6 +264,8 @@ class Chat:
         self._arm(shard, at_ms)
 
     def _arm(self, shard: str, at_ms: int) -> None:
+        if self.wakeups.wakes_itself:
+            return
         armed = self._timers.get(shard)
         if armed is not None and armed[0] <= at_ms and not armed[1].done():
             return

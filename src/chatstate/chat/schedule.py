@@ -11,6 +11,10 @@ from typing import Protocol
 
 
 class Wakeups(Protocol):
+    # True when the runtime itself wakes at the remembered time (a Durable Object's alarm),
+    # so no timer of the process is needed (one would not outlive the request anyway).
+    wakes_itself: bool
+
     async def remember(self, shard: str, at_ms: int) -> None:
         """A post in `shard` is due at `at_ms` (the earliest one counts)."""
         ...
@@ -26,6 +30,8 @@ class Wakeups(Protocol):
 
 class MemoryWakeups:
     """Within one process only: enough where the posts' shards are listed on start anyway."""
+
+    wakes_itself = False
 
     def __init__(self) -> None:
         self._due: dict[str, int] = {}

@@ -32,6 +32,7 @@ from chatstate.platforms.base import Platform
 from chatstate.platforms.web import web_thread
 from chatstate.routes.api.conversation_routes import API_PREFIX
 from chatstate.routes.api.live import live_agent
+from chatstate.routes.api.thread_posts import thread_of_path
 from chatstate.routes.console.auth import session_of
 from chatstate.routes.console.routes import console_off, is_console_path, static_asset
 from chatstate.routes.webhooks import Ingress
@@ -124,6 +125,11 @@ class IngressWorker(WorkerEntrypoint):  # type: ignore[misc]
             return await self.env.STATE_SHARDS.getByName(agent_shard(agent)).fetch(request)
         segments = http_request.path.split("/")
         name = f"api:{segments[3]}" if len(segments) > 3 else "api"
+        thread = thread_of_path(http_request.path)
+        if thread is not None:
+            # A post to a thread runs in the parent its messages go to.
+            channel = ":".join(thread.split(":")[:2])
+            name = f"{MESSENGER_NAME}:{channel}" if config.messenger_per_channel else MESSENGER_NAME
         try:
             wire = await self.env.MESSENGER.getByName(name).api(request_to_wire(http_request))
         except Exception:

@@ -30,9 +30,13 @@ from chatstate.cloudflare.conversions import (
     response_to_wire,
     wall_clock_ms,
 )
+from chatstate.cloudflare.wakeups import ParentWakeups
+from chatstate.cloudflare.workers_ai import AI_BINDING, workers_ai_model
 from chatstate.compose import BotSetup, build_bot, build_conversation_api
 from chatstate.config import BotConfig, ConfigError
 from chatstate.conversations.agents import Agents
+from chatstate.conversations.responder import Responder
+from chatstate.routes.api.thread_posts import THREADS_PREFIX, ThreadPostsApi
 from chatstate.routes.console.routes import ConsoleApp, console_off
 from chatstate.state.adapter import StateAdapter
 from chatstate.state.backends.kv import open_kv_state
@@ -56,6 +60,8 @@ class BotMessenger(DurableObject):  # type: ignore[misc]
         self._parallel = asyncio.Semaphore(MAX_PARALLEL_SHARD_CALLS)
         self._state = self._open_state(config)
         self._work_index = ParentWorkIndex(DurableObjectSql(ctx.storage))
+        self._wakeups = ParentWakeups(DurableObjectSql(ctx.storage), ctx.storage)
+        model = self._workers_ai(config)
         bot = build_bot(
             config,
             type(self).setup,
@@ -65,10 +71,13 @@ class BotMessenger(DurableObject):  # type: ignore[misc]
             # Handler work runs after the webhook is answered; waitUntil keeps the object alive
             # until it is done. If the object is evicted anyway, the work index brings it back.
             keep_alive=lambda task: keep_alive_until_done(ctx, task),
+            wakeups=self._wakeups,
+            model=model,
         )
         self._chat = bot.chat
         agents = Agents(self._state)
-        self._api = build_conversation_api(config, bot, agents, WorkersHttpClient())
+        self._api = build_conversation_api(config, bot, agents, WorkersHttpClient(), model)
+        self._thread_posts = ThreadPostsApi(self._chat, config.api_token)
         self._console = None
         if config.admin_token is not None:
             self._console = ConsoleApp(
@@ -82,6 +91,17 @@ class BotMessenger(DurableObject):  # type: ignore[misc]
         self._recovered = False
         # Whether this instance armed its alarm: asking storage on every message costs a call.
         self._alarm_armed = False
+
+    def _workers_ai(self, config: BotConfig) -> Responder | None:
+        if config.ai_model is None:
+            return None
+        binding = getattr(self.env, AI_BINDING, None)
+        if binding is None:
+            raise ConfigError(
+                f"CHAT_AI_MODEL needs an ai binding named {AI_BINDING}: uncomment the ai block "
+                "in wrangler.jsonc"
+            )
+        return workers_ai_model(binding, config.ai_model)
 
     def _open_state(self, config: BotConfig) -> StateAdapter:
         if config.state_backend != "kv":
@@ -121,14 +141,21 @@ class BotMessenger(DurableObject):  # type: ignore[misc]
         await self._ready()
         await self._chat.accept(platform, inbound)
         if not self._alarm_armed and self._work_index.pending_now():
-            if await self.ctx.storage.getAlarm() is None:
-                await self.ctx.storage.setAlarm(wall_clock_ms() + RECHECK_DELAY_MS)
+            recheck = wall_clock_ms() + RECHECK_DELAY_MS
+            alarm = await self.ctx.storage.getAlarm()
+            # A later alarm (a post scheduled for tomorrow) must not delay the re-check.
+            if alarm is None or int(alarm) > recheck:
+                await self.ctx.storage.setAlarm(recheck)
             self._alarm_armed = True
 
     async def api(self, request: dict[str, Any]) -> dict[str, Any]:
-        """RPC from the ingress: one request of the conversation API (chatstate/api)."""
+        """RPC from the ingress: one request of the conversation API, or a post to one of this
+        parent's threads (chatstate/routes/api)."""
         await self._state.connect()
-        return response_to_wire(await self._api.handle(request_from_wire(request)))
+        http_request = request_from_wire(request)
+        if http_request.path.startswith(THREADS_PREFIX):
+            return response_to_wire(await self._thread_posts.handle(http_request))
+        return response_to_wire(await self._api.handle(http_request))
 
     async def console(self, request: dict[str, Any]) -> dict[str, Any]:
         """RPC from the ingress: one request of the web console (chatstate/console)."""
@@ -143,6 +170,9 @@ class BotMessenger(DurableObject):  # type: ignore[misc]
         self._recovered = True
         # The alarm stays open until the re-driven work is done: if it fails, the alarm retries.
         await asyncio.gather(*await self._chat.recover())
+        wakes = [at for at in (self._wakeups.earliest(),) if at is not None]
         if self._work_index.pending_now():
-            await self.ctx.storage.setAlarm(wall_clock_ms() + RECHECK_DELAY_MS)
+            wakes.append(wall_clock_ms() + RECHECK_DELAY_MS)
             self._alarm_armed = True
+        if wakes:
+            await self.ctx.storage.setAlarm(max(min(wakes), wall_clock_ms() + 1000))

@@ -43,3 +43,7 @@ class HttpStreamer(Protocol):
     def stream_post(
         self, url: str, body: bytes, headers: dict[str, str]
     ) -> AsyncIterator[bytes]: ...
+
+
+class HttpBoth(HttpClient, HttpStreamer, Protocol):
+    """Both kinds of POST: what each runtime's client offers."""

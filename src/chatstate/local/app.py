@@ -13,8 +13,10 @@ from chatstate.conversations.agents import Agents
 from chatstate.http.messages import HttpRequest, HttpResponse
 from chatstate.local.http11_client import Http11Client
 from chatstate.local.live_sockets import LiveHub, LiveSockets
+from chatstate.local.wakeups import FileWakeups
 from chatstate.platforms.web import WEB
 from chatstate.routes.api.conversation_routes import API_PREFIX
+from chatstate.routes.api.thread_posts import THREADS_PREFIX, ThreadPostsApi
 from chatstate.routes.console.routes import ConsoleApp, is_console_path
 from chatstate.routes.webhooks import Ingress
 from chatstate.state.adapter import StateAdapter
@@ -37,13 +39,19 @@ class LocalRuntime:
         self.http = Http11Client()
         config.data_dir.mkdir(parents=True, exist_ok=True)
         self.state, work_index = self._open_state()
-        bot = build_bot(config, setup, state=self.state, work_index=work_index, http=self.http)
+        wakeups = (
+            FileWakeups(self.state.shards) if isinstance(self.state, LocalStateAdapter) else None
+        )
+        bot = build_bot(
+            config, setup, state=self.state, work_index=work_index, http=self.http, wakeups=wakeups
+        )
         self.chat = bot.chat
         # The web platform's messages come from the console, never from a webhook.
         webhooks = {name: p for name, p in self.chat.platforms.items() if name != WEB}
         self.ingress = Ingress(webhooks, self.chat.accept, self.state.clock)
         agents = Agents(self.state)
         self.api = build_conversation_api(config, bot, agents, self.http)
+        self.thread_posts = ThreadPostsApi(self.chat, config.api_token)
         assert config.admin_token is not None, "main() makes one when CHAT_ADMIN_TOKEN is unset"
         self.console = ConsoleApp(
             config,
@@ -87,6 +95,8 @@ class LocalRuntime:
         return local_state, ShardWorkIndex(local_state.shards.pending_work)
 
     async def handle(self, request: HttpRequest) -> HttpResponse:
+        if request.path.startswith(THREADS_PREFIX):
+            return await self.thread_posts.handle(request)
         if request.path.startswith(API_PREFIX):
             return await self.api.handle(request)
         if is_console_path(request.path):

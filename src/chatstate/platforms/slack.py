@@ -529,9 +529,16 @@ class _NativeStreamer:
         await self._append(text)
 
     async def finish(self, text: str) -> list[Message]:
-        await self._append(text)
+        if self._ts is None:
+            await self._append(text)
+            rest = ""
+        else:
+            rest = self._new(text)
         assert self._ts is not None
-        await self._platform._call("chat.stopStream", {"channel": self._channel, "ts": self._ts})
+        stop: dict[str, Any] = {"channel": self._channel, "ts": self._ts}
+        if rest:
+            stop["markdown_text"] = rest  # the last words ride with the stop: one call fewer
+        await self._platform._call("chat.stopStream", stop)
         return [
             Message(
                 id=f"{self._channel}:{self._ts}",
@@ -544,10 +551,15 @@ class _NativeStreamer:
             )
         ]
 
-    async def _append(self, text: str) -> None:
+    def _new(self, text: str) -> str:
         if not text.startswith(self._shown):
             raise ValueError("a Slack stream only grows: the text so far must not change")
         new = text[len(self._shown) :]
+        self._shown = text
+        return new
+
+    async def _append(self, text: str) -> None:
+        new = self._new(text)
         if self._ts is None:
             start: dict[str, Any] = {
                 "channel": self._channel,

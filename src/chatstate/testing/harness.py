@@ -23,13 +23,17 @@ from types import TracebackType
 from typing import Any
 
 from chatstate.chat.concurrency import Concurrency
+from chatstate.chat.content import Card, File
+from chatstate.chat.content import Reply as ContentReply
 from chatstate.chat.events import Button, Message
+from chatstate.chat.history import latest_versions
 from chatstate.chat.runtime import Chat
 from chatstate.chat.work_index import ShardWorkIndex
 from chatstate.compose import BotSetup
 from chatstate.http.messages import HttpRequest
-from chatstate.platforms.slack import SlackPlatform
+from chatstate.platforms.base import StreamTarget
 from chatstate.platforms.pacing import Pacer
+from chatstate.platforms.slack import SlackPlatform
 from chatstate.platforms.telegram import SECRET_HEADER, TelegramPlatform
 from chatstate.platforms.web import WebPlatform, web_message, web_press, web_thread
 from chatstate.routes.webhooks import Ingress
@@ -56,6 +60,8 @@ class VirtualTime:
         self._order = itertools.count()
         # Tasks waiting in `sleep`: settled, as far as the test is concerned.
         self.parked: set[asyncio.Task[Any]] = set()
+        # Tasks woken and not yet parked again or done (typing, lock renewal): running.
+        self.woken: set[asyncio.Task[Any]] = set()
 
     def __call__(self) -> int:
         return self.now_ms
@@ -70,6 +76,7 @@ class VirtualTime:
         assert task is not None
         heapq.heappush(self._sleepers, (wake_at, next(self._order), future, task))
         self.parked.add(task)
+        self.woken.discard(task)
         try:
             await future
         finally:
@@ -94,16 +101,102 @@ class VirtualTime:
                 future.set_result(None)
                 # Running again from now on, though it resumes only at the loop's next turn.
                 self.parked.discard(task)
+                self.woken.add(task)
 
 
-@dataclass(frozen=True)
+@dataclass
 class Reply:
-    """A message the bot sent, as the platform's API received it."""
+    """A message the bot posted, as it asked for it, with what happened to it since."""
 
     platform: str
     thread_id: str
     text: str
+    # "text", "markdown", "card", "file" or "stream"
+    kind: str = "text"
     buttons: list[str] = field(default_factory=list)
+    card: Card | None = None
+    file: File | None = None
+    message_ids: list[str] = field(default_factory=list)
+    edits: list[Reply] = field(default_factory=list)
+    reactions: list[str] = field(default_factory=list)
+    deleted: bool = False
+
+
+def _reply_record(
+    platform: str, thread_id: str, reply: ContentReply, kind: str | None = None
+) -> Reply:
+    if reply.card is not None:
+        labels = [b.label for b in reply.card.buttons]
+        return Reply(platform, thread_id, reply.card.title, "card", labels, card=reply.card)
+    if reply.file is not None:
+        return Reply(platform, thread_id, reply.file.name, "file", file=reply.file)
+    labels = [b.label for b in reply.buttons]
+    return Reply(
+        platform, thread_id, reply.text, kind or ("markdown" if reply.markdown else "text"), labels
+    )
+
+
+class _Recorded:
+    """A platform whose outbound calls are also recorded as the bot meant them."""
+
+    def __init__(self, platform: Any, outbox: list[Reply]) -> None:
+        self._platform = platform
+        self._outbox = outbox
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._platform, name)
+
+    def _find(self, message: Message) -> Reply | None:
+        return next((r for r in reversed(self._outbox) if message.id in r.message_ids), None)
+
+    async def send(self, thread_id: str, reply: ContentReply) -> list[Message]:
+        sent: list[Message] = await self._platform.send(thread_id, reply)
+        record = _reply_record(self._platform.name, thread_id, reply)
+        record.message_ids = [m.id for m in sent]
+        self._outbox.append(record)
+        return sent
+
+    async def edit(self, sent: Message, reply: ContentReply) -> Message:
+        edited: Message = await self._platform.edit(sent, reply)
+        record = self._find(sent)
+        if record is not None:
+            record.edits.append(_reply_record(self._platform.name, sent.thread_id, reply))
+        return edited
+
+    async def delete(self, sent: Message) -> None:
+        await self._platform.delete(sent)
+        record = self._find(sent)
+        if record is not None:
+            record.deleted = True
+
+    async def react(self, sent: Message, emoji: str, *, add: bool) -> None:
+        await self._platform.react(sent, emoji, add=add)
+        record = self._find(sent)
+        if record is not None:
+            record.reactions = (
+                [*record.reactions, emoji] if add else [r for r in record.reactions if r != emoji]
+            )
+
+    def streamer(self, thread_id: str, target: StreamTarget) -> Any:
+        inner = self._platform.streamer(thread_id, target)
+        outbox, name = self._outbox, self._platform.name
+
+        class Stream:
+            async def update(self, text: str) -> None:
+                await inner.update(text)
+
+            async def finish(self, text: str) -> list[Message]:
+                sent: list[Message] = await inner.finish(text)
+                # A stream that posted through send() is already recorded: mark it a stream.
+                known = [r for r in outbox if set(r.message_ids) & {m.id for m in sent}]
+                for record in known:
+                    outbox.remove(record)
+                outbox.append(
+                    Reply(name, thread_id, text, "stream", message_ids=[m.id for m in sent])
+                )
+                return sent
+
+        return Stream()
 
 
 class BotTester:
@@ -120,8 +213,9 @@ class BotTester:
     ) -> None:
         self.setup = setup
         self.time = VirtualTime(start_ms if start_ms is not None else time.time_ns() // 10**6)
-        self.apis = PlatformApis(TELEGRAM_TOKEN, SLACK_TOKEN, bot_username)
+        self.apis = PlatformApis(TELEGRAM_TOKEN, SLACK_TOKEN, bot_username, upload_base=API_BASE)
         self.bot_username = bot_username
+        self._outbox: list[Reply] = []
         self._concurrency = concurrency or Concurrency()
         self._router = router or ShardRouter()
         self._state: LocalStateAdapter | None = None
@@ -159,7 +253,10 @@ class BotTester:
             pacer=pacer,
         )
         self._chat = Chat(
-            platforms=[telegram, slack, WebPlatform(state)],
+            platforms=[
+                _Recorded(platform, self._outbox)
+                for platform in (telegram, slack, WebPlatform(state))
+            ],
             state=state,
             work_index=ShardWorkIndex(state.shards.pending_work),
             concurrency=self._concurrency,
@@ -204,14 +301,9 @@ class BotTester:
 
     @property
     def replies(self) -> list[Reply]:
-        """Every message the bot sent, in order, on every platform."""
-        found = []
-        for call in self.apis.calls:
-            if call.method == "sendMessage":
-                found.append(_telegram_reply(call.payload))
-            elif call.method == "chat.postMessage":
-                found.append(_slack_reply(call.payload))
-        return found
+        """Every message the bot posted, in order, on every platform: what it asked for (text,
+        Markdown, a card, a file, a stream), and its edits, reactions and deletion since."""
+        return list(self._outbox)
 
     async def thread_state(self, thread_id: str) -> Any:
         return await self.state.get(f"thread-state:{thread_id}")
@@ -222,7 +314,8 @@ class BotTester:
     async def history(self, thread_id: str) -> list[Message]:
         """The thread's message history, oldest first (platforms that keep one: Telegram, web)."""
         items = await self.state.get_list(f"msg-history:{thread_id}")
-        return [Message.from_json(item) for item in items if isinstance(item, dict)]
+        stored = [item for item in items if isinstance(item, dict)]
+        return [Message.from_json(item) for item in latest_versions(stored)]
 
     async def is_subscribed(self, thread_id: str) -> bool:
         return await self.state.is_subscribed(thread_id)
@@ -245,7 +338,9 @@ class BotTester:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + SETTLE_TIMEOUT_S
         while True:
-            busy = [t for t in self.chat.tasks if not t.done() and t not in self.time.parked]
+            self.time.woken = {t for t in self.time.woken if not t.done()}
+            running = self.chat.tasks | self.time.woken
+            busy = [t for t in running if not t.done() and t not in self.time.parked]
             if not busy:
                 return
             if loop.time() > deadline:
@@ -429,22 +524,3 @@ class WebSession:
 
 
 _ids = itertools.count(1)
-
-
-def _telegram_reply(payload: dict[str, Any]) -> Reply:
-    topic = payload.get("message_thread_id")
-    thread = f"telegram:{payload['chat_id']}" + (f":{topic}" if topic is not None else "")
-    keyboard = (payload.get("reply_markup") or {}).get("inline_keyboard") or []
-    labels = [str(b["text"]) for row in keyboard for b in row]
-    return Reply("telegram", thread, str(payload["text"]), labels)
-
-
-def _slack_reply(payload: dict[str, Any]) -> Reply:
-    thread = f"slack:{payload['channel']}:{payload.get('thread_ts', '')}"
-    labels = [
-        str(element["text"]["text"])
-        for block in payload.get("blocks") or []
-        if block.get("type") == "actions"
-        for element in block["elements"]
-    ]
-    return Reply("slack", thread, str(payload["text"]), labels)

@@ -111,22 +111,87 @@ $("sign-out").addEventListener("click", async () => {
 });
 
 // --- rendering messages ----------------------------------------------------------------------
+// Markdown arrives rendered by the server from its own parse, every text escaped; it is copied
+// here tag by tag through an allow-list all the same, so nothing else can reach the page.
+const ALLOWED = { P: [], BR: [], STRONG: [], EM: [], S: [], CODE: [], PRE: [], UL: [], LI: [], A: ["href"] };
+function safeHtml(markup) {
+  const parsed = new DOMParser().parseFromString(markup, "text/html").body;
+  const copy = (from, to) => {
+    for (const node of from.childNodes) {
+      if (node.nodeType === Node.TEXT_NODE) { to.append(node.textContent); continue; }
+      if (node.nodeType !== Node.ELEMENT_NODE) continue;
+      if (!(node.tagName in ALLOWED)) { copy(node, to); continue; }
+      const clean = document.createElement(node.tagName.toLowerCase());
+      for (const name of ALLOWED[node.tagName]) {
+        const value = node.getAttribute(name);
+        if (value && /^https?:\/\//.test(value)) clean.setAttribute(name, value);
+      }
+      if (clean.tagName === "A") { clean.rel = "noopener nofollow"; clean.target = "_blank"; }
+      to.append(clean);
+      copy(node, clean);
+    }
+  };
+  const holder = el("div", { class: "markdown" });
+  copy(parsed, holder);
+  return holder;
+}
+
+function buttonRow(buttons, message, onPress) {
+  const row = el("div", { class: "buttons", role: "group", "aria-label": "Buttons" });
+  for (const button of buttons) {
+    if (button.url) {
+      row.append(el("a", { class: "link-button", href: button.url, rel: "noopener nofollow",
+        target: "_blank", text: button.label }));
+      continue;
+    }
+    row.append(el("button", {
+      type: "button", text: button.label,
+      onclick: onPress ? () => onPress(message, button) : null,
+    }));
+    if (!onPress) row.lastChild.disabled = true;
+  }
+  return row;
+}
+
+function cardBody(card, message, onPress) {
+  const body = el("div", { class: "card-message" });
+  if (card.image_url) body.append(el("img", { src: card.image_url, alt: card.title || "image" }));
+  if (card.title) body.append(el("strong", { text: card.title }));
+  if (card.text) body.append(el("p", { text: card.text }));
+  if (card.fields.length) body.append(facts(card.fields));
+  const buttons = [...card.buttons];
+  if (card.select) {
+    for (const [label, value] of card.select.options) {
+      buttons.push({ action_id: card.select.id, label, value });
+    }
+  }
+  if (buttons.length) body.append(buttonRow(buttons, message, onPress));
+  return body;
+}
+
+function messageBody(message, onPress) {
+  if (message.card) return cardBody(message.card, message, onPress);
+  if (message.file) {
+    const file = message.file;
+    const href = file.url || `/console/api/file?thread=${encodeURIComponent(message.thread_id)}` +
+      `&id=${encodeURIComponent(message.id)}&name=${encodeURIComponent(file.name)}`;
+    return el("p", {}, el("a", { href, download: file.name, text: `⬇ ${file.name}` }),
+      file.size ? ` (${file.size} bytes)` : "");
+  }
+  if (message.html) return safeHtml(message.html);
+  return el("p", { text: message.text });
+}
+
 function messageItem(message, onPress) {
   const mine = !(message.author && message.author.is_bot);
   const who = mine ? (message.author.full_name || message.author.user_id) : "Bot";
+  const reactions = (message.reactions || []).join(" ");
   const item = el("li", { class: mine ? "message mine" : "message bot", "data-key": message.id },
     el("span", { class: "who", text: `${who} · ${time(message.date_ms)}` }),
-    el("p", { text: message.text }));
-  if (message.buttons && message.buttons.length) {
-    const row = el("div", { class: "buttons", role: "group", "aria-label": "Buttons" });
-    for (const button of message.buttons) {
-      row.append(el("button", {
-        type: "button", text: button.label,
-        onclick: onPress ? () => onPress(message, button) : null,
-      }));
-      if (!onPress) row.lastChild.disabled = true;
-    }
-    item.append(row);
+    messageBody(message, onPress),
+    reactions ? el("span", { class: "reactions", text: reactions }) : null);
+  if (!message.card && message.buttons && message.buttons.length) {
+    item.append(buttonRow(message.buttons, message, onPress));
   }
   return item;
 }
@@ -149,11 +214,15 @@ async function refreshTalk() {
       el("span", { class: "who", text: "you · sending…" }), el("p", { text: pending })));
   }
   sending.splice(0, sending.length, ...sending.filter((text) => !seen.has(text)));
+  if (thread.draft) {
+    shown.push(el("li", { class: "message bot pending", "data-key": "draft" },
+      el("span", { class: "who", text: "Bot · writing…" }), el("p", { text: thread.draft })));
+  }
   const atEnd = list.scrollTop + list.clientHeight >= list.scrollHeight - 8;
   reconcile(list, shown);
   if (atEnd) list.scrollTop = list.scrollHeight;
   const busy = thread.lock || (thread.queue && thread.queue.depth);
-  const status = busy ? "The bot is working on it…" : "";
+  const status = thread.typing ? "The bot is typing…" : busy ? "The bot is working on it…" : "";
   if ($("talk-status").textContent !== status) $("talk-status").textContent = status;
 }
 
@@ -259,6 +328,9 @@ async function refreshDetail() {
       ["Subscribed", thread.subscribed ? "yes" : "no"],
       ["Last handler error", error ? `${error.error} (${time(error.at)})` : "none"],
       ["Thread state", thread.state === null ? "none" : JSON.stringify(thread.state)],
+      ["Scheduled posts", (thread.scheduled || []).length ? thread.scheduled.map((post) =>
+        `${new Date(post.at).toLocaleString()}: ${post.content.text || post.content.markdown ||
+          (post.content.card && post.content.card.title) || "card"}`).join("; ") : "none"],
     ]),
     el("h3", { text: "Recent messages" }),
     el("ol", { class: "transcript" }, ...thread.messages.map((m) => messageItem(m, null))));
@@ -370,6 +442,9 @@ code { background: #eceff3; padding: .1rem .3rem; border-radius: 4px; }
 .message.pending { opacity: .6; }
 .who { font-size: .8rem; color: var(--muted); }
 .buttons { display: flex; gap: .4rem; margin-top: .4rem; }
+.markdown p { margin: .15rem 0 0; } .markdown pre { background: #e4e8ee; padding: .4rem; overflow-x: auto; }
+.card-message { display: grid; gap: .3rem; } .card-message img { max-width: 16rem; border-radius: 6px; }
+.reactions { font-size: 1.1rem; } .link-button { border: 1px solid var(--accent); border-radius: 6px; padding: .3rem .9rem; }
 .buttons button { border: 1px solid var(--accent); color: var(--accent); background: #fff;
   border-radius: 6px; padding: .3rem .9rem; }
 #say { display: flex; gap: .5rem; align-items: center; margin-top: .5rem; }

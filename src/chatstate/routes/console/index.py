@@ -12,7 +12,10 @@ import logging
 from typing import Any
 
 from chatstate.chat.events import Event, Message
+from chatstate.chat.history import latest_versions
+from chatstate.chat.markdown import html, parse
 from chatstate.chat.observers import HandlerFailure
+from chatstate.platforms.web import draft_key, typing_key
 from chatstate.state.adapter import StateAdapter, StateBatch
 
 logger = logging.getLogger("chatstate.routes.console")
@@ -149,7 +152,8 @@ class ConsoleIndex:
         self, thread_id: str, queue_key: str, recent: int = DEFAULT_RECENT_MESSAGES
     ) -> dict[str, Any]:
         """Everything the console shows of a chat thread, read in one batch (one shard call
-        with the default routing): history, subscription, lock, queue, state, last error."""
+        with the default routing): history, subscription, lock, queue, state, last error,
+        scheduled posts, and the chat box's draft and typing signal."""
         router = self.state.router
         batch = self.state.batch()
         history = batch.get_list(f"msg-history:{thread_id}", recent)
@@ -159,14 +163,32 @@ class ConsoleIndex:
         lock = batch.on_shard(queue_shard, ["lock_holder", queue_key], _raw)
         queue = batch.on_shard(queue_shard, ["queue_summary", queue_key], _raw)
         error = batch.get(last_error_key(thread_id))
+        scheduled = batch.on_shard(
+            router.for_thread(thread_id), ["list_scheduled", thread_id], _raw
+        )
+        draft = batch.get(draft_key(thread_id))
+        typing = batch.get(typing_key(thread_id))
         await batch.run()
         return {
             "thread_id": thread_id,
             "queue_key": queue_key,
-            "messages": history.value,
+            "messages": [_readable(m) for m in latest_versions(list(history.value))],
             "subscribed": subscribed.value,
             "state": state.value,
             "lock": lock.value,
             "queue": queue.value,
             "last_error": error.value,
+            "scheduled": [
+                {"id": post["id"], "at": post["at"], "content": post["content"]}
+                for post in scheduled.value
+            ],
+            "draft": draft.value,
+            "typing": bool(typing.value),
         }
+
+
+def _readable(message: dict[str, Any]) -> dict[str, Any]:
+    """A stored message as the page shows it: Markdown rendered to sanitised HTML."""
+    if message.get("format") == "markdown":
+        return {**message, "html": html(parse(str(message.get("text", ""))))}
+    return message

@@ -11,6 +11,7 @@
     GET  /console/api/thread?id=&queue=              a chat thread's details, one shard call
     GET  /console/api/agent-conversation?agent=&id=  an agent conversation's messages
     GET  /console/api/web           this session's chat box: its thread's details
+    GET  /console/api/file?thread=&id=&name=      a file the bot posted to a chat box
     POST /console/api/web/messages  {client_id, text}: say something to the bot
     POST /console/api/web/actions   {client_id, message_id, action_id, value}: press a button
 
@@ -20,6 +21,7 @@ after sign-in needs the CSRF header (auth.py).
 
 from __future__ import annotations
 
+import base64
 import logging
 import re
 from collections.abc import Awaitable, Callable
@@ -30,7 +32,14 @@ from chatstate.chat.events import Button, Inbound
 from chatstate.config import BotConfig
 from chatstate.conversations.agents import AGENT_NAME, Agents, NotFoundError, UnknownAgentError
 from chatstate.http.messages import HttpRequest, HttpResponse
-from chatstate.platforms.web import MAX_WEB_TEXT_CHARS, WEB, web_message, web_press, web_thread
+from chatstate.platforms.web import (
+    MAX_WEB_TEXT_CHARS,
+    WEB,
+    file_key,
+    web_message,
+    web_press,
+    web_thread,
+)
 from chatstate.routes.api.validation import ApiError, int_param, json_object, text_field
 from chatstate.routes.console import assets
 from chatstate.routes.console.auth import (
@@ -58,7 +67,7 @@ MAX_ID_CHARS = 512
 PAGE_HEADERS = {
     "content-security-policy": (
         "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
-        "img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+        "img-src 'self' data: https:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
     ),
     "x-frame-options": "DENY",
     "x-content-type-options": "nosniff",
@@ -235,6 +244,8 @@ class ConsoleApp:
             return HttpResponse.json(200, await self._agent_conversation(params))
         if route == "web":
             return HttpResponse.json(200, await self._web_transcript(session))
+        if route == "file":
+            return await self._file(params)
         if route == "web/messages":
             return await self._web_message(request, session)
         if route == "web/actions":
@@ -292,6 +303,27 @@ class ConsoleApp:
         # Without the index's reads (Workers KV), the chat box still shows its history.
         messages = await self._agents.state.get_list(f"msg-history:{thread}", RECENT_MESSAGES)
         return {"thread_id": thread, "messages": messages, "lock": None, "queue": None}
+
+    async def _file(self, params: dict[str, str]) -> HttpResponse:
+        """A file the bot posted to a chat box, as a download."""
+        thread_id, message_id = params.get("thread") or "", params.get("id") or ""
+        if not thread_id.startswith(f"{WEB}:") or not message_id or len(thread_id) > MAX_ID_CHARS:
+            raise ApiError(400, "query parameters thread (a chat box's thread) and id are required")
+        data = await self._agents.state.get(file_key(thread_id, message_id))
+        name = params.get("name") or "file"
+        if not isinstance(data, str):
+            raise ApiError(404, "no such file: files are kept for 7 days")
+        safe = "".join(c for c in name if c.isalnum() or c in "._- ")[:100] or "file"
+        return HttpResponse(
+            200,
+            base64.b64decode(data),
+            {
+                "content-type": "application/octet-stream",
+                "content-disposition": f'attachment; filename="{safe}"',
+                "cache-control": "no-store",
+                "x-content-type-options": "nosniff",
+            },
+        )
 
     async def _web_message(self, request: HttpRequest, session: Session) -> HttpResponse:
         body = json_object(request.body, ("client_id", "text"))

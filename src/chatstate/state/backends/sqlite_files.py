@@ -274,6 +274,29 @@ class LocalShards:
             keys.extend(reply["results"][0])
         return sorted(keys)
 
+    async def scheduled(self) -> list[tuple[str, int]]:
+        """For each file with scheduled posts, a shard name that reaches it and when its first
+        post is due: a file's table holds every post of its shards, so one name serves."""
+        if self.directory is None:
+            indexes = list(self._open)
+        else:
+            self._check_layout()
+            indexes = [
+                i for i in range(self.files) if (self.directory / state_file_name(i)).exists()
+            ]
+        found = []
+        for index in indexes:
+            name = next(
+                f"scheduled-{n}"
+                for n in range(10_000)
+                if file_of_shard(f"scheduled-{n}", self.files) == index
+            )
+            reply = await (await self._file(index)).call([["next_scheduled"]])
+            at = reply["results"][0]
+            if at is not None:
+                found.append((name, int(at)))
+        return found
+
     def opened(self) -> dict[str, LocalFile]:
         """Every shard used so far, with the file that holds it."""
         return {name: self._open[i] for name, i in self._shard_files.items() if i in self._open}

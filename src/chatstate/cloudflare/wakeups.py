@@ -1,0 +1,43 @@
+"""Scheduled posts' wake-ups on Cloudflare: a table in the parent object's own SQLite and its
+one alarm, set to the earliest. The parent outlives no eviction in memory; these survive."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chatstate.ports import SqlPort
+
+
+class ParentWakeups:
+    # The alarm, set to the earliest wake-up, calls the parent's recover().
+    wakes_itself = True
+
+    def __init__(self, sql: SqlPort, storage: Any) -> None:
+        self._sql = sql
+        self._storage = storage
+        sql.exec(
+            "CREATE TABLE IF NOT EXISTS chat_scheduled_wakeups "
+            "(shard TEXT PRIMARY KEY, at INTEGER NOT NULL) WITHOUT ROWID"
+        )
+
+    async def remember(self, shard: str, at_ms: int) -> None:
+        self._sql.exec(
+            "INSERT INTO chat_scheduled_wakeups (shard, at) VALUES (?, ?) "
+            "ON CONFLICT (shard) DO UPDATE SET at = MIN(at, excluded.at)",
+            shard,
+            at_ms,
+        )
+        alarm = await self._storage.getAlarm()
+        if alarm is None or int(alarm) > at_ms:
+            await self._storage.setAlarm(at_ms)
+
+    async def forget(self, shard: str) -> None:
+        self._sql.exec("DELETE FROM chat_scheduled_wakeups WHERE shard = ?", shard)
+
+    async def shards(self) -> list[tuple[str, int]]:
+        rows = self._sql.exec("SELECT shard, at FROM chat_scheduled_wakeups ORDER BY shard")
+        return [(str(row["shard"]), int(row["at"])) for row in rows]
+
+    def earliest(self) -> int | None:
+        rows = self._sql.exec("SELECT MIN(at) AS at FROM chat_scheduled_wakeups")
+        return None if not rows or rows[0]["at"] is None else int(rows[0]["at"])

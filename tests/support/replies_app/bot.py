@@ -1,0 +1,63 @@
+"""A bot that says one of each kind of reply, by command: the end-to-end tests' bot."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import timedelta
+
+from chatstate import Action, Button, Chat, Message, Thread
+from chatstate.chat.content import Card, File, LinkButton, Markdown, Select
+
+
+async def words(*pieces: str) -> AsyncIterator[str]:
+    for piece in pieces:
+        yield piece
+
+
+CARD = Card(
+    title="Order 42",
+    text=Markdown("Ready for **pickup**"),
+    fields=[("Total", "12 EUR")],
+    buttons=[Button("confirm", "Confirm"), LinkButton("Track", "https://e.com/42")],
+    select=Select("rating", [("Good", "good"), ("Bad", "bad")]),
+)
+
+
+def setup(chat: Chat) -> None:
+    @chat.on_mention
+    async def command(thread: Thread, message: Message) -> None:
+        await thread.subscribe()
+        words_said = message.text.split()
+        name = next((w for w in words_said if w.startswith("/")), "")
+        if name == "/md":
+            await thread.post(Markdown("**bold** <tag> & `x<y` [docs](https://e.com/?a=1&b=2)"))
+        elif name == "/long":
+            await thread.post("\n\n".join(f"part {n} " + "word " * 400 for n in range(6)))
+        elif name == "/card":
+            await thread.post(CARD)
+        elif name == "/file":
+            await thread.post(File("report.csv", data=b"a,b\n1,2\n", mime="text/csv"))
+        elif name == "/stream":
+            await thread.post(words("Hello", ", streamed", " world"))
+        elif name == "/ai":
+            await thread.post(chat.respond(thread, message))
+        elif name == "/edit":
+            sent = await thread.post("first version")
+            await sent.edit(Markdown("**second** version"))
+            await sent.react("👍")
+            await sent.delete()
+        elif name == "/typing":
+            async with thread.typing():
+                await thread.post("typed")
+        elif name == "/ephemeral":
+            await thread.post_ephemeral(message.author, "only you see this")
+        elif name == "/remind":
+            await thread.schedule("reminder time", after=timedelta(seconds=3))
+            await thread.post("scheduled")
+        elif name == "/burst":
+            for n in range(3):
+                await thread.post(f"burst {n}")
+
+    @chat.on_action("rating")
+    async def rated(thread: Thread, action: Action) -> None:
+        await thread.post(f"rated {action.value}")

@@ -1,0 +1,342 @@
+"""What a bot can say, end to end over real HTTP, on the local runtime and on the Worker under
+workerd: signed webhooks in, the replies reaching fake Bot API and Web API servers on loopback
+in the documented shapes (the fakes refuse what the platforms refuse)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from chatstate.testing.payloads import (
+    slack_app_mention,
+    slack_event,
+    telegram_callback_update,
+    telegram_message_update,
+)
+from support.e2e import post_slack, post_telegram
+from support.fake_apis import FakeApis
+from support.fake_chat_completions import FakeChatCompletions
+from support.local_server import (
+    API_TOKEN,
+    BOT_USERNAME,
+    REPO,
+    SLACK_TOKEN,
+    TELEGRAM_TOKEN,
+    WORKERD_TOOLS,
+    LocalServer,
+    WranglerServer,
+)
+
+pytestmark = pytest.mark.e2e
+
+APP = Path(__file__).parent / "support" / "replies_app"
+
+
+@pytest.fixture(scope="module")
+def apis() -> Iterator[FakeApis]:
+    fake = FakeApis(TELEGRAM_TOKEN, SLACK_TOKEN, BOT_USERNAME).start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture(scope="module")
+def model() -> Iterator[FakeChatCompletions]:
+    fake = FakeChatCompletions(["Streamed ", "from ", "the model."])
+    fake.start()
+    yield fake
+    fake.stop()
+
+
+def replies_project(directory: Path, on_workerd: bool) -> Path:
+    """An app like this repository's, with the replies bot; chatstate vendored for workerd."""
+    project = directory / "app"
+    (project / "src").mkdir(parents=True)
+    for name in ("src/entry.py", "src/state_agent.py", "src/sharding.py", "wrangler.jsonc"):
+        shutil.copy(REPO / name, project / name)
+    shutil.copy(APP / "bot.py", project / "src" / "bot.py")
+    if on_workerd:
+        shutil.copytree(REPO / "src" / "chatstate", project / "src" / "chatstate")
+        subprocess.run([WORKERD_TOOLS / "vendor-sdk.sh", project], check=True, capture_output=True)
+        if (REPO / "node_modules" / "wrangler").is_dir():
+            (project / "node_modules").symlink_to(REPO / "node_modules")
+    return project
+
+
+@pytest.fixture(scope="module", params=["local", "workerd"])
+def server(
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    apis: FakeApis,
+    model: FakeChatCompletions,
+) -> Iterator[LocalServer]:
+    directory = tmp_path_factory.mktemp(f"replies-{request.param}")
+    on_workerd = request.param == "workerd"
+    if on_workerd:
+        request.getfixturevalue("workerd_ready")
+    kind = WranglerServer if on_workerd else LocalServer
+    running = kind(
+        directory / "data",
+        apis.base,
+        directory / "server.log",
+        CHAT_API_TOKEN=API_TOKEN,
+        CHAT_LLM_BASE_URL=model.base_url,
+        CHAT_LLM_MODEL="fake-model",
+    )
+    running.project = replies_project(directory, on_workerd)
+    running.start()
+    yield running
+    running.stop()
+
+
+def say(server: LocalServer, chat_id: int, text: str) -> None:
+    """A mention of the bot in a chat of its own per test (a private chat for a positive id)."""
+    kind = "private" if chat_id > 0 else "supergroup"
+    update = telegram_message_update(chat_id, text, bot_username=BOT_USERNAME, chat_type=kind)
+    assert post_telegram(server, update).status_code == 200
+
+
+def new_calls(
+    apis: FakeApis, before: int, method: str, count: int, chat: int | str | None = None
+) -> list[dict[str, Any]]:
+    """The calls of `method` (to `chat`, if given) made after the first `before` calls, once
+    there are `count`."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        with apis.lock:
+            found = [
+                payload
+                for name, payload in apis.calls[before:]
+                if name == method
+                and chat
+                in (None, payload.get("chat_id"), payload.get("channel"), payload.get("channel_id"))
+            ]
+        if len(found) >= count:
+            return found
+        time.sleep(0.05)
+    raise AssertionError(f"expected {count} {method} after call {before}: {apis.calls[before:]}")
+
+
+def mark(apis: FakeApis) -> int:
+    with apis.lock:
+        return len(apis.calls)
+
+
+def test_markdown_reaches_telegram_as_html(server: LocalServer, apis: FakeApis) -> None:
+    before = mark(apis)
+    say(server, 2001, "/md")
+    [sent] = new_calls(apis, before, "sendMessage", 1, 2001)
+    assert sent["parse_mode"] == "HTML"
+    assert sent["text"] == (
+        "<b>bold</b> &lt;tag&gt; &amp; <code>x&lt;y</code> "
+        '<a href="https://e.com/?a=1&amp;b=2">docs</a>'
+    )
+
+
+def test_a_long_reply_arrives_in_order_in_several_messages(
+    server: LocalServer, apis: FakeApis
+) -> None:
+    before = mark(apis)
+    say(server, 2002, "/long")
+    # Six paragraphs of about 2,000 characters: two to a message under Telegram's 4,096.
+    sent = new_calls(apis, before, "sendMessage", 3, 2002)
+    assert [s["text"].count("part") for s in sent] == [2, 2, 2]
+    assert [s["text"].split()[1] for s in sent] == ["0", "2", "4"]
+
+
+def test_a_card_and_a_select_choice(server: LocalServer, apis: FakeApis) -> None:
+    before = mark(apis)
+    say(server, 2003, "/card")
+    [card] = new_calls(apis, before, "sendMessage", 1, 2003)
+    assert card["reply_markup"]["inline_keyboard"][1] == [
+        {"text": "Good", "callback_data": "rating:good"}
+    ]
+    before = mark(apis)
+    assert post_telegram(server, telegram_callback_update(2003, "rating:good")).status_code == 200
+    [rated] = new_calls(apis, before, "sendMessage", 1, 2003)
+    assert rated["text"] == "rated good"
+
+
+def test_a_card_on_slack_is_block_kit(server: LocalServer, apis: FakeApis) -> None:
+    before = mark(apis)
+    event = slack_event(slack_app_mention("C0REPLY", "/card", ts=f"{time.time():.6f}"))
+    assert post_slack(server, event).status_code == 200
+    [card] = new_calls(apis, before, "chat.postMessage", 1, "C0REPLY")
+    assert [b["type"] for b in card["blocks"]] == ["header", "section", "section", "actions"]
+
+
+def test_a_file_reaches_telegram_as_a_multipart_upload(server: LocalServer, apis: FakeApis) -> None:
+    before = mark(apis)
+    say(server, 2005, "/file")
+    [sent] = new_calls(apis, before, "sendDocument", 1, 2005)
+    assert sent["document"] == b"a,b\n1,2\n" and sent["chat_id"] == 2005
+
+
+def test_a_file_reaches_slack_through_the_external_upload(
+    server: LocalServer, apis: FakeApis
+) -> None:
+    before = mark(apis)
+    event = slack_event(slack_app_mention("C0REPLY", "/file", ts=f"{time.time():.6f}"))
+    assert post_slack(server, event).status_code == 200
+    [complete] = new_calls(apis, before, "files.completeUploadExternal", 1, "C0REPLY")
+    assert complete["channel_id"] == "C0REPLY"
+    assert new_calls(apis, before, "upload", 1)
+
+
+def test_a_stream_in_a_private_chat_is_a_draft_then_the_message(
+    server: LocalServer, apis: FakeApis
+) -> None:
+    before = mark(apis)
+    say(server, 2007, "/stream")
+    [final] = new_calls(apis, before, "sendMessage", 1, 2007)
+    assert final["text"] == "Hello, streamed world"
+    assert new_calls(apis, before, "sendMessageDraft", 1, 2007)[0]["text"].startswith("Hello")
+
+
+def test_a_stream_in_a_group_is_posted_then_edited(server: LocalServer, apis: FakeApis) -> None:
+    before = mark(apis)
+    say(server, -100321, "/stream")
+    [first] = new_calls(apis, before, "sendMessage", 1, -100321)
+    edits = new_calls(apis, before, "editMessageText", 1, -100321)
+    assert first["text"] == "Hello" and edits[-1]["text"] == "Hello, streamed world"
+
+
+def test_an_ai_reply_streams_from_the_chat_completions_server(
+    server: LocalServer, apis: FakeApis, model: FakeChatCompletions
+) -> None:
+    before = mark(apis)
+    say(server, 2009, "/ai hello model")
+    [final] = new_calls(apis, before, "sendMessage", 1, 2009)
+    assert final["text"] == "Streamed from the model."
+    request = model.requests[-1][1]
+    assert request["stream"] is True and request["messages"][-1]["content"].endswith("hello model")
+
+
+def test_a_sent_message_is_edited_reacted_to_and_deleted(
+    server: LocalServer, apis: FakeApis
+) -> None:
+    before = mark(apis)
+    say(server, 2010, "/edit")
+    [edited] = new_calls(apis, before, "editMessageText", 1, 2010)
+    assert edited["text"] == "<b>second</b> version"
+    [reaction] = new_calls(apis, before, "setMessageReaction", 1, 2010)
+    assert reaction["reaction"] == [{"type": "emoji", "emoji": "👍"}]
+    assert (
+        new_calls(apis, before, "deleteMessage", 1, 2010)[0]["message_id"] == edited["message_id"]
+    )
+
+
+def test_typing_shows_while_the_handler_works(server: LocalServer, apis: FakeApis) -> None:
+    before = mark(apis)
+    say(server, 2011, "/typing")
+    assert new_calls(apis, before, "sendChatAction", 1, 2011)[0]["action"] == "typing"
+    assert new_calls(apis, before, "sendMessage", 1, 2011)[0]["text"] == "typed"
+
+
+def test_an_ephemeral_message_on_slack(server: LocalServer, apis: FakeApis) -> None:
+    before = mark(apis)
+    event = slack_event(slack_app_mention("C0REPLY", "/ephemeral", ts=f"{time.time():.6f}"))
+    assert post_slack(server, event).status_code == 200
+    [sent] = new_calls(apis, before, "chat.postEphemeral", 1, "C0REPLY")
+    assert sent["user"] == "U0ANN" and sent["text"] == "only you see this"
+
+
+def test_a_post_over_http_reaches_the_thread(server: LocalServer, apis: FakeApis) -> None:
+    before = mark(apis)
+    answer = httpx.post(
+        f"{server.url}/api/threads/telegram:-100555/messages",
+        json={"text": "**deployed** v2", "markdown": True},
+        headers={"authorization": f"Bearer {API_TOKEN}"},
+        timeout=30,
+    )
+    assert answer.status_code == 201, answer.text
+    assert answer.json()["message"]["thread_id"] == "telegram:-100555"
+    [sent] = new_calls(apis, before, "sendMessage", 1, -100555)
+    assert sent == {"chat_id": -100555, "text": "<b>deployed</b> v2", "parse_mode": "HTML"}
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "headers", "status"),
+    [
+        ("/api/threads/telegram:-1/messages", {"text": "x"}, {}, 401),
+        ("/api/threads/telegram:-1/messages", {"text": ""}, None, 422),
+        ("/api/threads/telegram:-1/messages", {"text": "x", "extra": 1}, None, 422),
+        ("/api/threads/nowhere:-1/messages", {"text": "x"}, None, 404),
+    ],
+)
+def test_bad_posts_over_http_are_refused(
+    server: LocalServer,
+    path: str,
+    body: dict[str, Any],
+    headers: dict[str, str] | None,
+    status: int,
+) -> None:
+    auth = {"authorization": f"Bearer {API_TOKEN}"} if headers is None else headers
+    answer = httpx.post(f"{server.url}{path}", json=body, headers=auth, timeout=30)
+    assert answer.status_code == status, answer.text
+    assert "error" in answer.json()
+
+
+def test_a_scheduled_post_arrives_once(server: LocalServer, apis: FakeApis) -> None:
+    before = mark(apis)
+    say(server, -100777, "/remind")
+    [scheduled, reminder] = new_calls(apis, before, "sendMessage", 2, -100777)
+    assert (scheduled["text"], reminder["text"]) == ("scheduled", "reminder time")
+    time.sleep(2)
+    assert len(new_calls(apis, before, "sendMessage", 2, -100777)) == 2
+
+
+def test_replies_in_one_chat_are_paced(server: LocalServer, apis: FakeApis) -> None:
+    before = mark(apis)
+    say(server, -100888, "/burst")
+    new_calls(apis, before, "sendMessage", 3, -100888)
+    with apis.lock:
+        times = [
+            t
+            for (name, _), t in zip(apis.calls[before:], apis.call_times[before:], strict=True)
+            if name == "sendMessage"
+        ]
+    # About a second apart: Telegram's pace for one chat.
+    assert times[2] - times[0] >= 1.5
+
+
+@pytest.mark.parametrize("runtime", ["local", "workerd"])
+def test_a_scheduled_post_survives_a_restart_and_is_sent_once(
+    runtime: str, tmp_path: Path, apis: FakeApis, request: pytest.FixtureRequest
+) -> None:
+    on_workerd = runtime == "workerd"
+    if on_workerd:
+        request.getfixturevalue("workerd_ready")
+    kind = WranglerServer if on_workerd else LocalServer
+    project = replies_project(tmp_path, on_workerd)
+    before = mark(apis)
+    first = kind(tmp_path / "data", apis.base, tmp_path / "first.log")
+    first.project = project
+    first.start()
+    try:
+        say(first, -100999, "/remind")
+        new_calls(apis, before, "sendMessage", 1, -100999)
+    finally:
+        first.stop()
+    second = kind(tmp_path / "data", apis.base, tmp_path / "second.log")
+    second.project = project
+    second.start()
+    try:
+        # Locally the start finds the post in the shard files; on workerd the parent's alarm
+        # wakes it (a request to the parent, or the alarm itself).
+        say(second, -100999, "/md")
+        sent = new_calls(apis, before, "sendMessage", 3, -100999)
+        time.sleep(2)
+        sent = new_calls(apis, before, "sendMessage", 3, -100999)
+        assert sorted(s["text"] for s in sent if "<b>" not in s["text"]) == [
+            "reminder time",
+            "scheduled",
+        ]
+    finally:
+        second.stop()
