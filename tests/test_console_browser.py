@@ -409,3 +409,92 @@ def test_missing_settings_name_the_command_and_the_restart(server: LocalServer, 
     expect(missing.locator("code")).to_have_text(how)
     restart = "restart the bot" if runtime_of(server) == "local" else "next request"
     expect(missing).to_contain_text(restart)
+
+
+# --- what a bot says, as the console's chat box shows it ----------------------------------------
+
+
+@pytest.fixture(scope="module", params=["local", "workerd"])
+def replies_server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, apis: FakeApis
+) -> Iterator[LocalServer]:
+    """The end-to-end replies bot (tests/support/replies_app), with the console on."""
+    from test_replies_end_to_end import replies_project
+
+    directory = tmp_path_factory.mktemp(f"console-replies-{request.param}")
+    on_workerd = request.param == "workerd"
+    if on_workerd:
+        request.getfixturevalue("workerd_ready")
+    kind = WranglerServer if on_workerd else LocalServer
+    token = ADMIN_TOKEN if on_workerd else ""
+    running = kind(directory / "data", apis.base, directory / "server.log", CHAT_ADMIN_TOKEN=token)
+    running.project = replies_project(directory, on_workerd)
+    running.start()
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def replies_page(replies_server: LocalServer, context: BrowserContext) -> Page:
+    opened = context.new_page()
+    sign_in(replies_server, opened)
+    return opened
+
+
+def test_the_chat_box_renders_markdown_as_formatting(
+    replies_server: LocalServer, replies_page: Page
+) -> None:
+    say(replies_page, "/md")
+    transcript = replies_page.get_by_role("list", name="Messages with the bot")
+    bold = transcript.locator(".markdown strong", has_text="bold")
+    expect(bold).to_be_visible(timeout=WAIT_MS)
+    expect(transcript.locator(".markdown code")).to_have_text("x<y")
+    link = transcript.locator(".markdown a", has_text="docs")
+    expect(link).to_have_attribute("href", "https://e.com/?a=1&b=2")
+    assert transcript.locator("script, tag").count() == 0
+
+
+def test_the_chat_box_renders_a_card_and_its_select_answers(
+    replies_server: LocalServer, replies_page: Page
+) -> None:
+    say(replies_page, "/card")
+    transcript = replies_page.get_by_role("list", name="Messages with the bot")
+    card = transcript.locator(".card-message").last
+    expect(card).to_contain_text("Order 42", timeout=WAIT_MS)
+    expect(card).to_contain_text("12 EUR")
+    expect(card.get_by_role("link", name="Track")).to_have_attribute("href", "https://e.com/42")
+    card.get_by_role("button", name="Good").click()
+    expect(transcript).to_contain_text("rated good", timeout=WAIT_MS)
+    screenshot(replies_page, replies_server, "card")
+
+
+def test_the_chat_box_offers_a_posted_file_as_a_download(
+    replies_server: LocalServer, replies_page: Page
+) -> None:
+    say(replies_page, "/file")
+    link = replies_page.get_by_role("link", name=re.compile("report.csv"))
+    expect(link).to_be_visible(timeout=WAIT_MS)
+    with replies_page.expect_download() as download:
+        link.click()
+    assert Path(download.value.path()).read_bytes() == b"a,b\n1,2\n"
+
+
+def test_the_chat_box_shows_a_stream_while_it_grows(
+    replies_server: LocalServer, replies_page: Page
+) -> None:
+    say(replies_page, "/slowstream")
+    transcript = replies_page.get_by_role("list", name="Messages with the bot")
+    draft = transcript.locator(".pending", has_text="Slowly")
+    expect(draft).to_be_visible(timeout=WAIT_MS)
+    expect(
+        transcript.locator(".bot:not(.pending)", has_text="Slowly the words come in")
+    ).to_be_visible(timeout=WAIT_MS)
+    expect(draft).to_have_count(0)
+
+
+def test_the_chat_box_shows_typing(replies_server: LocalServer, replies_page: Page) -> None:
+    say(replies_page, "/typing")
+    transcript = replies_page.get_by_role("list", name="Messages with the bot")
+    expect(transcript).to_contain_text("typed", timeout=WAIT_MS)
+    # The signal lasts a few seconds after the last one: the status says so meanwhile.
+    expect(replies_page.locator("#talk-status")).to_contain_text("typing", timeout=WAIT_MS)

@@ -36,7 +36,15 @@ class WebSocketPair:
         return _Pair()
 
 
+class JsObject(dict):  # type: ignore[type-arg]
+    """A plain JS object made from entries."""
+
+
 class Object:
+    @staticmethod
+    def fromEntries(entries: Any) -> JsObject:
+        return JsObject(entries)
+
     @staticmethod
     def values(value: Any) -> list[Any]:
         if isinstance(value, _Pair):

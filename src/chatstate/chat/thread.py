@@ -216,14 +216,19 @@ class Thread(_StateHolder):
     async def typing(self) -> AsyncIterator[None]:
         """Show that the bot is typing while the block runs (renewed every few seconds)."""
 
+        async def show() -> None:
+            try:
+                await self._platform.show_typing(self.id)
+            except Exception as error:
+                logger.warning("%s typing signal failed: %s", self.platform, error)
+
         async def keep_showing() -> None:
             while True:
-                try:
-                    await self._platform.show_typing(self.id)
-                except Exception as error:
-                    logger.warning("%s typing signal failed: %s", self.platform, error)
                 await self._services.sleep(self._services.typing_refresh_s)
+                await show()
 
+        # The first signal before the block starts: a quick block still shows it.
+        await show()
         shown = asyncio.ensure_future(keep_showing())
         try:
             yield

@@ -41,5 +41,17 @@ class JsArray(list):  # type: ignore[type-arg]
     """What to_js makes of a list: a JS Array, which JS APIs that take arrays insist on."""
 
 
-def to_js(obj: Any) -> Any:
-    return JsArray(obj) if isinstance(obj, list) else obj
+class JsMap(dict):  # type: ignore[type-arg]
+    """What to_js makes of a dict by default: a JS Map, which JS APIs reading plain objects
+    (options bags such as env.AI.run's) do not take."""
+
+
+def to_js(obj: Any, dict_converter: Any = None) -> Any:
+    """Recursive, as Pyodide's: lists become Arrays, dicts Maps, or what dict_converter makes
+    of their entries (js.Object.fromEntries: plain objects)."""
+    if isinstance(obj, list | tuple):
+        return JsArray(to_js(item, dict_converter) for item in obj)
+    if isinstance(obj, dict):
+        entries = [(key, to_js(value, dict_converter)) for key, value in obj.items()]
+        return JsMap(entries) if dict_converter is None else dict_converter(entries)
+    return obj

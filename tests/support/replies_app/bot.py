@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import timedelta
 
@@ -12,6 +13,12 @@ from chatstate.chat.content import Card, File, LinkButton, Markdown, Select
 async def words(*pieces: str) -> AsyncIterator[str]:
     for piece in pieces:
         yield piece
+
+
+async def slow_words(*pieces: str) -> AsyncIterator[str]:
+    for piece in pieces:
+        yield piece
+        await asyncio.sleep(0.8)
 
 
 CARD = Card(
@@ -39,6 +46,8 @@ def setup(chat: Chat) -> None:
             await thread.post(File("report.csv", data=b"a,b\n1,2\n", mime="text/csv"))
         elif name == "/stream":
             await thread.post(words("Hello", ", streamed", " world"))
+        elif name == "/slowstream":
+            await thread.post(slow_words("Slowly", " the", " words", " come", " in"))
         elif name == "/ai":
             await thread.post(chat.respond(thread, message))
         elif name == "/edit":
