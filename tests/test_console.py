@@ -7,11 +7,13 @@ import asyncio
 import json
 from collections.abc import AsyncIterator
 from dataclasses import replace
+from datetime import timedelta
 from typing import Any
 
 import pytest
 
 from chatstate.chat.concurrency import Concurrency
+from chatstate.chat.content import Markdown
 from chatstate.chat.events import Message
 from chatstate.chat.runtime import Chat
 from chatstate.chat.thread import Thread
@@ -170,6 +172,27 @@ async def test_a_threads_details_are_one_shard_call(state: LocalStateAdapter) ->
     details = await ConsoleIndex(state).thread("fake:c1:t1", "fake:c1:t1")
     assert counting.calls == ["fake:c1"]
     assert [m["text"] for m in details["messages"]] == ["hello"]
+
+
+async def test_details_list_scheduled_posts_and_edited_messages_at_their_latest(
+    state: LocalStateAdapter,
+) -> None:
+    chat = make_chat(state)
+
+    @chat.on_mention
+    async def later(thread: Thread, incoming: Message) -> None:
+        sent = await thread.post("draft")
+        await sent.edit("final")
+        await thread.schedule(Markdown("**stand-up**"), after=timedelta(minutes=5))
+
+    await chat.accept("fake", as_inbound(message("fake:c1:t1", "hello", "m1")))
+    await chat.idle()
+    details = await ConsoleIndex(state).thread("fake:c1:t1", "fake:c1:t1")
+    assert [m["text"] for m in details["messages"]] == ["hello", "final"]
+    [post] = details["scheduled"]
+    assert post["content"] == {"markdown": "**stand-up**"}
+    assert post["at"] == state.clock() + 5 * 60_000
+    await chat.stop(0)
 
 
 async def test_details_show_the_lock_and_the_queue_while_a_handler_runs_then_neither(

@@ -119,3 +119,12 @@ async def test_a_handler_that_never_finishes_fails_the_test_with_a_reason(
     async with BotTester(stuck) as bot:
         with pytest.raises(AssertionError, match="does a handler wait"):
             await bot.telegram.private().send("hi")
+
+
+async def test_the_example_bots_remind_command_posts_later() -> None:
+    async with BotTester(setup) as bot:
+        chat = bot.telegram.group(-100123)
+        await chat.send("/remind 10s stretch")
+        assert bot.replies[-1].text == "I'll remind you in 10s."
+        await bot.advance(10)
+        assert bot.replies[-1].text == "⏰ stretch"
