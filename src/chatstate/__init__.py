@@ -18,7 +18,9 @@ from typing import TYPE_CHECKING, Any
 
 from chatstate.chat.concurrency import Concurrency
 from chatstate.chat.events import Action, Author, Button, Message
-from chatstate.chat.runtime import Chat, Context
+from chatstate.chat.filters import Filter, from_users, is_dm, is_mention, text_matches
+from chatstate.chat.routing import Command, Context, Router
+from chatstate.chat.runtime import Chat
 from chatstate.chat.thread import Channel, Thread
 from chatstate.errors import LockLostError, ShardCallError, StateNotConnectedError
 from chatstate.state.adapter import Lock, QueueEntry, StateAdapter, StateBatch
@@ -35,12 +37,15 @@ __all__ = [
     "Button",
     "Channel",
     "Chat",
+    "Command",
     "Concurrency",
     "Context",
+    "Filter",
     "Lock",
     "LockLostError",
     "Message",
     "QueueEntry",
+    "Router",
     "ShardCallError",
     "ShardRouter",
     "StateAdapter",
@@ -49,7 +54,11 @@ __all__ = [
     "Thread",
     "default_key_shard",
     "default_thread_shard",
+    "from_users",
+    "is_dm",
+    "is_mention",
     "open_local_state",
+    "text_matches",
 ]
 
 

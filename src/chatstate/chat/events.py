@@ -45,6 +45,11 @@ class Message:
     # A later version of a sent message in history: edited in place, or deleted.
     deleted: bool = False
     reactions: list[str] = field(default_factory=list)
+    # A command for this bot ({"name", "args"}): a Telegram bot_command, a Slack slash
+    # command, a `/word` in the console's chat box; set before handlers are chosen.
+    command: dict[str, str] | None = None
+    # A command addressed to another bot (`/remind@other_bot`): no handler of ours runs.
+    for_another_bot: bool = False
 
     def to_json(self) -> dict[str, Any]:
         # The Chat SDK's serialized shape marker, so stored history reads like the reference's.
@@ -80,12 +85,88 @@ class Action:
         return cls(**{**fields, "user": Author(**fields["user"])})
 
 
-Event = Message | Action
+@dataclass(frozen=True)
+class Reaction:
+    """An emoji added to or removed from a message."""
+
+    id: str
+    thread_id: str
+    channel_id: str
+    platform: str
+    user: Author
+    emoji: str
+    added: bool
+    message_id: str
+    raw: JsonValue = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"_type": "chat:Reaction", **self.__dict__, "user": self.user.__dict__.copy()}
+
+
+@dataclass(frozen=True)
+class Membership:
+    """Someone joined a chat (`member_joined`), or the bot was added or removed (`bot_added`,
+    `bot_removed`)."""
+
+    id: str
+    thread_id: str
+    channel_id: str
+    platform: str
+    kind: str
+    user: Author
+    raw: JsonValue = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"_type": "chat:Membership", **self.__dict__, "user": self.user.__dict__.copy()}
+
+
+@dataclass(frozen=True)
+class Migration:
+    """A Telegram group became a supergroup: its state moves to the new chat id."""
+
+    id: str
+    thread_id: str
+    channel_id: str
+    platform: str
+    to_channel_id: str
+    raw: JsonValue = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"_type": "chat:Migration", **self.__dict__}
+
+
+@dataclass(frozen=True)
+class Update:
+    """Any other update, raw as the platform sent it, for `@chat.on_update(kind)`: a sticker,
+    a poll, a channel rename, an App Home opened..."""
+
+    id: str
+    thread_id: str
+    channel_id: str
+    platform: str
+    kind: str
+    raw: JsonValue = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"_type": "chat:Update", **self.__dict__}
+
+
+Event = Message | Action | Reaction | Membership | Migration | Update
 
 
 def event_from_json(data: dict[str, Any]) -> Event:
-    if data.get("_type") == "chat:Action":
+    kind = data.get("_type")
+    fields = {k: v for k, v in data.items() if k != "_type"}
+    if kind == "chat:Action":
         return Action.from_json(data)
+    if kind == "chat:Reaction":
+        return Reaction(**{**fields, "user": Author(**fields["user"])})
+    if kind == "chat:Membership":
+        return Membership(**{**fields, "user": Author(**fields["user"])})
+    if kind == "chat:Migration":
+        return Migration(**fields)
+    if kind == "chat:Update":
+        return Update(**fields)
     return Message.from_json(data)
 
 

@@ -15,17 +15,27 @@ import asyncio
 import contextlib
 import inspect
 import logging
-import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from chatstate.chat.concurrency import Concurrency
-from chatstate.chat.events import Action, Event, Inbound, Message, event_from_json
+from chatstate.chat.events import (
+    Action,
+    Event,
+    Inbound,
+    Membership,
+    Message,
+    Migration,
+    Reaction,
+    Update,
+    event_from_json,
+)
 from chatstate.chat.observers import ChatObserver, HandlerFailure
+from chatstate.chat.routing import Command, Context, Handler, Middleware, Router, call_handler
 from chatstate.chat.schedule import MemoryWakeups, Wakeups
 from chatstate.chat.services import DEFAULT_STREAM_INTERVAL_MS, ThreadServices
-from chatstate.chat.thread import Thread, content_from_json
+from chatstate.chat.thread import THREAD_STATE_TTL_MS, Thread, content_from_json
 from chatstate.chat.transcripts import Transcripts
 from chatstate.chat.work_index import WorkIndex
 from chatstate.errors import LockLostError
@@ -54,22 +64,6 @@ ThreadResponder = Callable[[Thread, Message], "Awaitable[str] | AsyncIterator[st
 SEND_LEASE_MS = 60_000
 
 
-@dataclass(frozen=True)
-class Context:
-    """What a handler may want beyond its message: the messages it stands for."""
-
-    skipped: list[Message] = field(default_factory=list)
-    total_since_last_handler: int = 1
-
-
-@dataclass
-class _Registered:
-    fn: MessageHandler
-    wants_context: bool
-    pattern: re.Pattern[str] | None = None
-    action_id: str | None = None
-
-
 @dataclass
 class _Round:
     """What handlers of one round did: replies to record, failures to tell observers."""
@@ -87,11 +81,7 @@ class _Held:
     lost: bool = False
 
 
-def _wants_context(fn: MessageHandler) -> bool:
-    return len(inspect.signature(fn).parameters) >= 3
-
-
-class Chat:
+class Chat(Router):
     """A bot: its platforms, its handlers, and the state they share.
 
     ```python
@@ -119,6 +109,7 @@ class Chat:
         stream_interval_ms: int = DEFAULT_STREAM_INTERVAL_MS,
         wakeups: Wakeups | None = None,
     ) -> None:
+        super().__init__("chat")
         self.platforms = {p.name: p for p in platforms}
         self.state = state
         self.work_index = work_index
@@ -134,12 +125,6 @@ class Chat:
         # Conversations this process is handling now: recovery leaves them to their runner.
         self._running: set[str] = set()
         self._slots = asyncio.Semaphore(self.concurrency.max_concurrent or 2**31)
-        self._mention: list[_Registered] = []
-        self._direct: list[_Registered] = []
-        self._subscribed: list[_Registered] = []
-        self._patterns: list[_Registered] = []
-        self._actions: list[_Registered] = []
-        self._edited: list[_Registered] = []
         # What answers users of the conversation API; None: the default responder.
         self.agent_responder: AgentResponder | None = None
         # What `respond` asks for a chat thread's reply; None: a deterministic echo.
@@ -155,45 +140,6 @@ class Chat:
         )
 
     # --- registering handlers ----------------------------------------------------------------
-
-    def on_mention(self, fn: MessageHandler) -> MessageHandler:
-        """Messages that mention the bot in a thread it is not subscribed to (and DMs, unless
-        there is an on_direct_message handler)."""
-        self._mention.append(_Registered(fn, _wants_context(fn)))
-        return fn
-
-    def on_edited_message(self, fn: MessageHandler) -> MessageHandler:
-        """A new version of a message seen before; edits reach no other handler."""
-        self._edited.append(_Registered(fn, _wants_context(fn)))
-        return fn
-
-    def on_direct_message(self, fn: MessageHandler) -> MessageHandler:
-        self._direct.append(_Registered(fn, _wants_context(fn)))
-        return fn
-
-    def on_subscribed_message(self, fn: MessageHandler) -> MessageHandler:
-        """Every message in a thread the bot subscribed to (`await thread.subscribe()`)."""
-        self._subscribed.append(_Registered(fn, _wants_context(fn)))
-        return fn
-
-    def on_message(self, pattern: str) -> Callable[[MessageHandler], MessageHandler]:
-        """Messages whose text matches `pattern` (re.search), in unsubscribed threads."""
-        compiled = re.compile(pattern)
-
-        def register(fn: MessageHandler) -> MessageHandler:
-            self._patterns.append(_Registered(fn, _wants_context(fn), pattern=compiled))
-            return fn
-
-        return register
-
-    def on_action(self, action_id: str | None = None) -> Callable[[MessageHandler], MessageHandler]:
-        """Button presses: `handler(thread, action)`; None handles every action id."""
-
-        def register(fn: MessageHandler) -> MessageHandler:
-            self._actions.append(_Registered(fn, False, action_id=action_id))
-            return fn
-
-        return register
 
     def on_agent_message(self, fn: AgentResponder) -> AgentResponder:
         """The conversation API's responder: `fn(turn)` returns the reply's text or yields it
@@ -554,19 +500,7 @@ class Chat:
             answering=event if isinstance(event, Message) else None,
         )
         try:
-            if isinstance(event, Action):
-                await self._acknowledge(platform, event)
-                for handler in self._actions:
-                    if handler.action_id in (None, event.action_id):
-                        await handler.fn(thread, event)
-                return
-            message = await platform.prepare(event)
-            subscribed = hints.get(message.id)
-            if subscribed is None:
-                subscribed = await self.state.is_subscribed(message.thread_id)
-            for handler in self._route(message, subscribed):
-                args = (thread, message, context) if handler.wants_context else (thread, message)
-                await handler.fn(*args)
+            await self._run_handlers(platform, thread, event, context, hints)
         except LockLostError:
             raise
         except Exception as error:
@@ -586,6 +520,131 @@ class Chat:
                 event.id,
                 event.thread_id,
             )
+
+    async def _run_handlers(
+        self,
+        platform: Platform,
+        thread: Thread,
+        event: Event,
+        context: Context,
+        hints: dict[str, bool],
+    ) -> None:
+        """Choose the handlers of `event` (chat/routing.py says in which order) and run them."""
+        if isinstance(event, Action):
+            await self._acknowledge(platform, event)
+            await self._run(
+                self._chosen("action", event, key=event.action_id), thread, event, context
+            )
+        elif isinstance(event, Reaction):
+            chosen = [
+                (h, m)
+                for h, m in self._chosen("reaction", event)
+                if h.emojis is None or event.emoji in h.emojis
+            ]
+            await self._run(chosen, thread, event, context)
+        elif isinstance(event, Membership):
+            await self._run(self._chosen(event.kind, event), thread, event, context)
+            if event.kind == "bot_removed":
+                await thread.unsubscribe()
+        elif isinstance(event, Migration):
+            await self._migrate(event)
+        elif isinstance(event, Update):
+            await self._run(self._chosen("update", event, key=event.kind), thread, event, context)
+        else:
+            message = await platform.prepare(event)
+            if message.for_another_bot:
+                return
+            await self._run_message(thread, message, context, hints)
+
+    async def _run_message(
+        self, thread: Thread, message: Message, context: Context, hints: dict[str, bool]
+    ) -> None:
+        if message.is_edit:
+            await self._run(self._chosen("edited", message), thread, message, context)
+            return
+        if message.command is not None:
+            chosen = self._chosen("command", message, key=message.command["name"])
+            if chosen:
+                command = Command(message.command["name"], message.command["args"], message)
+                await self._run(chosen, thread, command, context)
+                return
+        subscribed = hints.get(message.id)
+        if subscribed is None:
+            subscribed = await self.state.is_subscribed(message.thread_id)
+        for kind in self._message_kinds(message, subscribed):
+            chosen = self._chosen(kind, message)
+            if kind == "message":
+                chosen = [
+                    (h, m) for h, m in chosen if h.pattern is None or h.pattern.search(message.text)
+                ]
+            if chosen or kind in ("mention", "message"):
+                await self._run(chosen, thread, message, context)
+                return
+
+    def _message_kinds(self, message: Message, subscribed: bool) -> list[str]:
+        """The kinds a message may reach, first with handlers wins (chat/routing.py)."""
+        kinds = ["subscribed"] if subscribed else []
+        if message.is_dm:
+            return [*kinds, "direct", "mention"]
+        if message.is_mention:
+            return [*kinds, "mention"]
+        return [*kinds, "message"]
+
+    def _chosen(
+        self, kind: str, event: Any, *, key: str | None = None
+    ) -> list[tuple[Handler, list[Middleware]]]:
+        return [
+            (handler, middleware)
+            for handler, middleware in self.handlers(kind)
+            if handler.key in (None, key) and handler.accepts(event)
+        ]
+
+    async def _run(
+        self,
+        chosen: list[tuple[Handler, list[Middleware]]],
+        thread: Thread,
+        event: Any,
+        context: Context,
+    ) -> None:
+        for handler, middleware in chosen:
+
+            async def run(event: Any, context: Context, handler: Handler = handler) -> None:
+                if handler.wants_context:
+                    await handler.fn(thread, event, context)
+                else:
+                    await handler.fn(thread, event)
+
+            await call_handler(handler, middleware, event, context, run)
+
+    async def _migrate(self, migration: Migration) -> None:
+        """A Telegram group became a supergroup: its subscription, state and history move to
+        the new chat id, in the new chat's shard; the old ones are removed."""
+        old, new = migration.channel_id, migration.to_channel_id
+        batch = self.state.batch()
+        subscribed = batch.is_subscribed(old)
+        thread_state = batch.get(f"thread-state:{old}")
+        channel_state = batch.get(f"channel-state:{old}")
+        history = batch.get_list(f"msg-history:{old}")
+        await batch.run()
+        batch = self.state.batch()
+        if subscribed.value:
+            batch.subscribe(new)
+        if thread_state.value is not None:
+            batch.set(f"thread-state:{new}", thread_state.value, THREAD_STATE_TTL_MS)
+        if channel_state.value is not None:
+            batch.set(f"channel-state:{new}", channel_state.value, THREAD_STATE_TTL_MS)
+        for item in history.value:
+            batch.append_to_list(
+                f"msg-history:{new}", item, max_length=HISTORY_MAX_MESSAGES, ttl_ms=HISTORY_TTL_MS
+            )
+        await batch.run()
+        batch = self.state.batch()
+        batch.unsubscribe(old)
+        batch.delete(f"thread-state:{old}")
+        batch.delete(f"channel-state:{old}")
+        batch.delete(f"msg-history:{old}")
+        await batch.run()
+        logger.info("telegram chat %s became %s: its state moved", old, new)
 
     def _record_round(self, batch: StateBatch, platform: Platform, done: _Round) -> None:
         """Add a round's replies, and what observers write of its failures, to its finishing
@@ -610,17 +669,6 @@ class Chat:
                 action.id,
                 error,
             )
-
-    def _route(self, message: Message, subscribed: bool) -> list[_Registered]:
-        if message.is_edit:
-            return self._edited
-        if subscribed and self._subscribed:
-            return self._subscribed
-        if message.is_dm and self._direct:
-            return self._direct
-        if message.is_mention or message.is_dm:
-            return self._mention
-        return [h for h in self._patterns if h.pattern and h.pattern.search(message.text)]
 
     @contextlib.asynccontextmanager
     async def _holding(self, lock: Lock) -> AsyncIterator[_Held]:

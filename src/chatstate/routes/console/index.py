@@ -11,7 +11,7 @@ import asyncio
 import logging
 from typing import Any
 
-from chatstate.chat.events import Event, Message
+from chatstate.chat.events import Action, Author, Event, Membership, Message, Reaction, Update
 from chatstate.chat.history import latest_versions
 from chatstate.chat.markdown import html, parse
 from chatstate.chat.observers import HandlerFailure
@@ -88,8 +88,17 @@ class ConsoleIndex:
         """A message or button press was recorded in this thread."""
         if isinstance(event, Message):
             author, text = event.author, event.text
-        else:
+        elif isinstance(event, Action):
             author, text = event.user, f"pressed {event.action_id!r}"
+        elif isinstance(event, Reaction):
+            author, text = event.user, f"{'reacted' if event.added else 'unreacted'} {event.emoji}"
+        elif isinstance(event, Membership):
+            author, text = event.user, event.kind.replace("_", " ")
+        else:
+            author, text = (
+                Author(user_id=event.platform),
+                event.kind if isinstance(event, Update) else "moved",
+            )
         await self._note(
             {
                 "id": event.thread_id,
