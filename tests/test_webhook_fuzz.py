@@ -63,7 +63,7 @@ telegram_message = shaped(
         "entities": st.lists(
             shaped(
                 {
-                    "type": st.sampled_from(["mention", "text_mention", "bold"]),
+                    "type": st.sampled_from(["mention", "text_mention", "bold", "bot_command"]),
                     "offset": st.integers(-5, 50),
                     "length": st.integers(-5, 50),
                 }
@@ -73,6 +73,23 @@ telegram_message = shaped(
         "message_thread_id": st.integers(0, 10**6),
         "is_topic_message": st.booleans(),
         "edit_date": st.integers(0, 2**31),
+        "migrate_to_chat_id": st.integers(-(10**13), 0),
+        "sticker": json_values,
+    }
+)
+reaction_types = st.lists(
+    shaped({"type": st.sampled_from(["emoji", "custom_emoji"]), "emoji": st.text(max_size=2)}),
+    max_size=3,
+)
+telegram_member = shaped(
+    {
+        "chat": telegram_chat,
+        "old_chat_member": shaped(
+            {"status": st.sampled_from(["left", "member", "kicked"]), "user": json_values}
+        ),
+        "new_chat_member": shaped(
+            {"status": st.sampled_from(["left", "member", "administrator"]), "user": json_values}
+        ),
     }
 )
 telegram_updates = shaped(
@@ -89,11 +106,43 @@ telegram_updates = shaped(
                 "inline_message_id": st.text(max_size=10),
             }
         ),
+        "message_reaction": shaped(
+            {
+                "chat": telegram_chat,
+                "message_id": st.integers(0, 10**6),
+                "user": json_values,
+                "old_reaction": reaction_types,
+                "new_reaction": reaction_types,
+            }
+        ),
+        "my_chat_member": telegram_member,
+        "chat_member": telegram_member,
+        "poll": json_values,
     }
 )
 slack_event = shaped(
     {
-        "type": st.sampled_from(["message", "app_mention", "reaction_added"]),
+        "type": st.sampled_from(
+            [
+                "message",
+                "app_mention",
+                "reaction_added",
+                "reaction_removed",
+                "member_joined_channel",
+                "member_left_channel",
+                "channel_left",
+                "channel_rename",
+                "app_home_opened",
+            ]
+        ),
+        "reaction": st.text(max_size=8),
+        "item": shaped(
+            {
+                "type": st.sampled_from(["message", "file"]),
+                "channel": st.sampled_from(["C1"]) | st.text(max_size=4),
+                "ts": st.sampled_from(["1718000000.000100"]) | st.text(max_size=6),
+            }
+        ),
         "subtype": st.sampled_from(["message_changed", "bot_message", "file_share"]),
         "user": st.text(max_size=8),
         "channel": st.sampled_from(["C1", "D1"]) | st.text(max_size=5),
@@ -185,5 +234,29 @@ def test_any_signed_slack_interaction_form_is_answered_2xx_or_400(payload: str) 
     headers = {
         **slack_signed_headers(SLACK_SECRET, body, timestamp=int(time.time())),
         "content-type": "application/x-www-form-urlencoded",
+    }
+    assert_answered(*handle("slack", body, headers))
+
+
+slash_fields = st.fixed_dictionaries(
+    {"command": st.sampled_from(["/remind", "/x y", ""]) | st.text(max_size=10)},
+    optional={
+        "text": st.text(max_size=20),
+        "channel_id": st.sampled_from(["C1", "D1"]) | st.text(max_size=5),
+        "user_id": st.sampled_from(["U1"]) | st.text(max_size=5),
+        "trigger_id": st.text(max_size=10),
+        "response_url": st.text(max_size=10),
+    },
+)
+
+
+@FUZZ
+@given(slash_fields)
+def test_any_signed_slack_slash_command_is_answered_2xx_or_400(fields: dict[str, str]) -> None:
+    from urllib.parse import urlencode
+
+    body = urlencode(fields).encode()
+    headers = {
+        **slack_signed_headers(SLACK_SECRET, body, timestamp=int(time.time()), form=True),
     }
     assert_answered(*handle("slack", body, headers))

@@ -7,9 +7,12 @@ python -m chatstate run           serve the bot of the project in this directory
 from __future__ import annotations
 
 import argparse
+import asyncio
 import sys
 from pathlib import Path
 
+from chatstate.compose import BotSetup
+from chatstate.platforms.base import PlatformApiError
 from chatstate.project.loading import ProjectError, load_project
 from chatstate.project.scaffold import ScaffoldError, new_project
 
@@ -21,6 +24,12 @@ def main(argv: list[str] | None = None) -> None:
     new.add_argument("path", type=Path)
     run = commands.add_parser("run", help="serve this project's bot on the local runtime")
     run.add_argument("--project", type=Path, default=Path(), help="the project's directory")
+    telegram = commands.add_parser("telegram", help="Telegram setup")
+    telegram_commands = telegram.add_subparsers(dest="telegram_command", required=True)
+    set_commands = telegram_commands.add_parser(
+        "set-commands", help="push the bot's commands to Telegram (setMyCommands)"
+    )
+    set_commands.add_argument("--project", type=Path, default=Path())
     arguments = parser.parse_args(argv)
     if arguments.command == "new":
         try:
@@ -32,7 +41,9 @@ def main(argv: list[str] | None = None) -> None:
     try:
         project = load_project(arguments.project)
     except ProjectError as error:
-        sys.exit(f"chatstate run: {error}")
+        sys.exit(f"chatstate {arguments.command}: {error}")
+    if arguments.command == "telegram":
+        sys.exit(asyncio.run(_set_commands(project.setup)))
     # Imported here: `new` must work without the local runtime's packages installed.
     from chatstate.local.serve import serve
 
@@ -41,3 +52,24 @@ def main(argv: list[str] | None = None) -> None:
 
 if __name__ == "__main__":
     main()
+
+
+async def _set_commands(setup: BotSetup) -> str | None:
+    from chatstate.config import BotConfig, ConfigError
+    from chatstate.local.http11_client import Http11Client
+    from chatstate.project.commands import bot_commands, set_telegram_commands
+
+    try:
+        config = BotConfig.from_env()
+    except ConfigError as error:
+        return f"configuration error: {error}"
+    http = Http11Client()
+    try:
+        count = await set_telegram_commands(setup, config, http)
+    except (ValueError, PlatformApiError) as error:
+        return f"chatstate telegram set-commands: {error}"
+    finally:
+        await http.close()
+    names = ", ".join(f"/{name}" for name, _ in bot_commands(setup)) or "none"
+    print(f"Telegram's command menu now lists {count} command(s): {names}")
+    return None

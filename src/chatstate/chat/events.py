@@ -188,6 +188,9 @@ class Inbound:
     # The platform's own delivery id (Telegram update_id, Slack event_id), so a redelivery of
     # the same update is recognised even when it carries no message id.
     delivery_id: str | None = None
+    # The body of the 200 that acknowledges it (a Slack slash command's must be empty, or
+    # Slack shows it to the user).
+    acknowledgement: bytes = b"ok\n"
 
 
 def inbound_to_json(inbound: Inbound) -> dict[str, Any]:

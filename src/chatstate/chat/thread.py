@@ -26,7 +26,7 @@ from chatstate.chat.history import latest_versions
 from chatstate.chat.memory import ThreadMemory
 from chatstate.chat.sent import SentMessage
 from chatstate.chat.services import ThreadServices
-from chatstate.platforms.base import Platform, StreamTarget
+from chatstate.platforms.base import Platform, PlatformApiError, StreamTarget
 from chatstate.state.adapter import Lock, StateAdapter
 
 logger = logging.getLogger("chatstate.chat")
@@ -99,7 +99,19 @@ class _StateHolder:
                 raise ValueError("a streamed reply takes no buttons")
             return await self._post_stream(content)
         reply = reply_of(content, buttons)
-        parts = await self._platform.send(self.id, reply)
+        try:
+            parts = await self._platform.send(self.id, reply)
+        except PlatformApiError as error:
+            response_url = self._response_url(error)
+            if response_url is None:
+                raise
+            # A Slack slash command in a channel the bot is not in: its response URL.
+            await self._platform.send_response(response_url, reply)  # type: ignore[attr-defined]
+            return SentMessage(
+                [Message(**{**_NOT_KEPT, "thread_id": self.id, "text": reply.text})],
+                self._platform,
+                _not_recorded,
+            )
         parts = [_as_sent(part, reply) for part in parts]
         for part in parts:
             await self._record(part)
@@ -144,6 +156,9 @@ class _StateHolder:
 
     def _stream_target(self) -> StreamTarget:
         return StreamTarget()
+
+    def _response_url(self, error: PlatformApiError) -> str | None:
+        return None
 
 
 class Channel(_StateHolder):
@@ -265,6 +280,16 @@ class Thread(_StateHolder):
         await self._services.scheduled(shard, at_ms)
         return ScheduledPost(id, self.id, at_ms, self._state)
 
+    def _response_url(self, error: PlatformApiError) -> str | None:
+        raw = self._answering.raw if self._answering is not None else None
+        url = raw.get("response_url") if isinstance(raw, dict) else None
+        refused = any(reason in str(error) for reason in ("not_in_channel", "channel_not_found"))
+        return (
+            url
+            if isinstance(url, str) and refused and hasattr(self._platform, "send_response")
+            else None
+        )
+
     def _stream_target(self) -> StreamTarget:
         message = self._answering
         if message is None:
@@ -275,6 +300,20 @@ class Thread(_StateHolder):
 
 def _raw(value: Any) -> Any:
     return value
+
+
+async def _not_recorded(message: Message) -> None:
+    return None
+
+
+# A reply through a Slack response URL: no message id to edit or keep.
+_NOT_KEPT: dict[str, Any] = {
+    "id": "",
+    "channel_id": "",
+    "platform": "slack",
+    "author": Author(user_id="", is_bot=True),
+    "date_ms": 0,
+}
 
 
 def _as_sent(part: Message, reply: Reply) -> Message:

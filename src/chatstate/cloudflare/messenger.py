@@ -87,6 +87,7 @@ class BotMessenger(DurableObject):  # type: ignore[misc]
                 agents=agents,
                 accept=self._accept,
                 on_cloudflare=True,
+                commands=self._chat.commands(),
             )
         self._recovered = False
         # Whether this instance armed its alarm: asking storage on every message costs a call.

@@ -60,6 +60,7 @@ class LocalRuntime:
             agents=agents,
             accept=self.chat.accept,
             on_cloudflare=False,
+            commands=self.chat.commands(),
         )
         hub = LiveHub()
         if isinstance(self.state, LocalStateAdapter):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import json
 import re
 import time
 from collections.abc import Sequence
@@ -19,7 +20,17 @@ from typing import Any
 from urllib.parse import parse_qs, urlencode
 
 from chatstate.chat.content import Card, File, LinkButton, Markdown, NotSupported, Reply, Select
-from chatstate.chat.events import Action, Author, Button, Event, Inbound, Message
+from chatstate.chat.events import (
+    Action,
+    Author,
+    Button,
+    Event,
+    Inbound,
+    Membership,
+    Message,
+    Reaction,
+    Update,
+)
 from chatstate.chat.markdown import Block, parse, plain_blocks, slack_mrkdwn, split, visible
 from chatstate.http.client import HttpClient
 from chatstate.http.messages import HttpRequest, HttpResponse
@@ -94,6 +105,9 @@ class SlackPlatform:
     def parse(self, request: HttpRequest) -> Inbound | HttpResponse:
         content_type = request.header("content-type") or ""
         if content_type.startswith("application/x-www-form-urlencoded"):
+            fields = parse_qs(request.body.decode(errors="replace"))
+            if "command" in fields and "payload" not in fields:
+                return _slash_command(fields)
             return _interaction(request.body)
         envelope = parse_json_object(request.body)
         kind = envelope.get("type")
@@ -108,11 +122,11 @@ class SlackPlatform:
             for a in (authorizations if isinstance(authorizations, list) else [])
             if isinstance(a, dict) and isinstance(a.get("user_id"), str)
         }
-        message = _message(event, bot_user_ids)
-        if message is None:
+        delivery = str(envelope.get("event_id") or "") or None
+        parsed = _event(event, bot_user_ids, delivery or "")
+        if parsed is None:
             return Inbound()
-        delivery = envelope.get("event_id")
-        return Inbound([message], str(delivery) if delivery else None)
+        return Inbound([parsed], delivery)
 
     async def prepare(self, message: Message) -> Message:
         return message
@@ -169,6 +183,23 @@ class SlackPlatform:
             **({"thread_ts": thread_ts} if thread_ts else {}),
         }
         await self._call("chat.postEphemeral", {**where, **payload})
+
+    async def send_response(self, response_url: str, reply: Reply) -> list[Message]:
+        """A slash command's reply where the bot is not a member: through the command's
+        response_url, shown in the channel."""
+        if not response_url.startswith("https://hooks.slack.com/") and not response_url.startswith(
+            self._api_base.rsplit("/api", 1)[0]
+        ):
+            raise ValueError("a response_url is Slack's own hooks.slack.com URL")
+        [payload] = _payloads(reply, parts=1)
+        answer = await self._http.post(
+            response_url,
+            json.dumps({**payload, "response_type": "in_channel"}).encode(),
+            {"content-type": "application/json"},
+        )
+        if answer.status != 200:
+            raise PlatformApiError(f"slack response_url answered HTTP {answer.status}")
+        return []
 
     async def open_dm(self, user_id: str) -> str:
         if not SLACK_ID.fullmatch(user_id):
@@ -302,6 +333,106 @@ def _message(event: dict[str, Any], bot_user_ids: set[Any]) -> Message | None:
         is_mention=mentioned,
         raw=event,
     )
+
+
+def _event(event: dict[str, Any], bot_user_ids: set[Any], delivery: str) -> Event | None:
+    """A message, a reaction, a membership change, or any other event as an Update; None
+    for what is nobody's business (the bot's own messages, unfurls)."""
+    kind = event.get("type")
+    if kind in ("message", "app_mention"):
+        return _message(event, bot_user_ids)
+    if kind in ("reaction_added", "reaction_removed"):
+        return _reaction(event, kind == "reaction_added", delivery)
+    if kind in ("member_joined_channel", "member_left_channel", "channel_left", "group_left"):
+        return _membership(event, bot_user_ids, delivery)
+    if not isinstance(kind, str) or not kind:
+        raise WebhookRejected(HttpResponse.text(400, "event.type must be a string\n"))
+    channel = event.get("channel")
+    channel_id = channel if isinstance(channel, str) and SLACK_ID.fullmatch(channel) else None
+    where = f"slack:{channel_id}" if channel_id else f"slack:{kind}"
+    return Update(
+        delivery or f"{kind}:{event.get('event_ts', '')}", f"{where}:", where, "slack", kind, event
+    )
+
+
+def _reaction(event: dict[str, Any], added: bool, delivery: str) -> Reaction | None:
+    item = event.get("item")
+    if not isinstance(item, dict) or item.get("type") != "message":
+        return None  # a reaction to a file or a file comment: not to a message
+    channel, ts, _ = _checked_ids(item.get("channel"), item.get("ts"), None)
+    user, emoji = event.get("user"), event.get("reaction")
+    if not isinstance(user, str) or not isinstance(emoji, str) or ts is None:
+        raise WebhookRejected(
+            HttpResponse.text(400, "a reaction needs user, reaction and item.ts\n")
+        )
+    return Reaction(
+        id=delivery or f"{channel}:{ts}:{emoji}:{user}:{added}",
+        thread_id=f"slack:{channel}:{ts}",
+        channel_id=f"slack:{channel}",
+        platform="slack",
+        user=Author(user_id=user),
+        emoji=emoji,
+        added=added,
+        message_id=f"{channel}:{ts}",
+        raw=event,
+    )
+
+
+def _membership(event: dict[str, Any], bot_user_ids: set[Any], delivery: str) -> Membership | None:
+    channel, _, _ = _checked_ids(event.get("channel"), None, None)
+    user = event.get("user")
+    if event.get("type") in ("channel_left", "group_left"):
+        kind, user = "bot_removed", next(iter(bot_user_ids), "")
+    elif event.get("type") == "member_left_channel":
+        if user not in bot_user_ids:
+            return None
+        kind = "bot_removed"
+    else:
+        kind = "bot_added" if user in bot_user_ids else "member_joined"
+    if not isinstance(user, str):
+        raise WebhookRejected(HttpResponse.text(400, "a membership event needs a user\n"))
+    return Membership(
+        id=delivery or f"{channel}:{kind}:{user}:{event.get('event_ts', '')}",
+        thread_id=f"slack:{channel}:",
+        channel_id=f"slack:{channel}",
+        platform="slack",
+        kind=kind,
+        user=Author(user_id=user),
+        raw=event,
+    )
+
+
+def _slash_command(fields: dict[str, list[str]]) -> Inbound:
+    """A slash command's form POST: a message that is a command, answered at once with an
+    empty 200 (Slack shows nothing), its handler's replies going to the channel."""
+
+    def field(name: str) -> str:
+        return fields.get(name, [""])[0]
+
+    name = field("command").lstrip("/").lower()
+    if not re.fullmatch(r"[a-z0-9_-]{1,32}", name):
+        raise WebhookRejected(HttpResponse.text(400, "command must be a slash command's name\n"))
+    channel, _, _ = _checked_ids(field("channel_id"), None, None)
+    user = field("user_id")
+    if not SLACK_ID.fullmatch(user):
+        raise WebhookRejected(HttpResponse.text(400, "user_id must be a Slack user id\n"))
+    trigger = field("trigger_id")[:64]
+    if not trigger:
+        raise WebhookRejected(HttpResponse.text(400, "trigger_id is required\n"))
+    text = field("text")
+    message = Message(
+        id=f"{channel}:command:{trigger}",
+        thread_id=f"slack:{channel}:",
+        channel_id=f"slack:{channel}",
+        platform="slack",
+        text=f"/{name} {text}".strip(),
+        author=Author(user_id=user, user_name=field("user_name")),
+        date_ms=0,
+        is_dm=channel.startswith("D"),
+        command={"name": name.replace("-", "_"), "args": text.strip()},
+        raw={k: v[0] for k, v in fields.items() if k != "token"},
+    )
+    return Inbound([message], trigger, acknowledgement=b"")
 
 
 def _edit(event: dict[str, Any], bot_user_ids: set[Any]) -> Message | None:

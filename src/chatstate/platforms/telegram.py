@@ -15,7 +15,18 @@ from collections.abc import Sequence
 from typing import Any
 
 from chatstate.chat.content import Card, File, LinkButton, Markdown, NotSupported, Reply, Select
-from chatstate.chat.events import Action, Author, Button, Inbound, Message
+from chatstate.chat.events import (
+    Action,
+    Author,
+    Button,
+    Event,
+    Inbound,
+    Membership,
+    Message,
+    Migration,
+    Reaction,
+    Update,
+)
 from chatstate.chat.markdown import (
     BOLD,
     Block,
@@ -91,22 +102,45 @@ class TelegramPlatform:
         update_id = update.get("update_id")
         if isinstance(update_id, bool) or not isinstance(update_id, int):
             raise WebhookRejected(HttpResponse.text(400, "update_id must be an integer\n"))
+        delivery = f"u{update_id}"
         for field_name in MESSAGE_FIELDS:
             if isinstance(update.get(field_name), dict):
-                message = _message(update[field_name], edited=field_name.startswith("edited"))
-                return Inbound([message], f"u{update_id}")
+                raw = update[field_name]
+                migrated = raw.get("migrate_to_chat_id")
+                if migrated is not None:
+                    return Inbound([_migration(raw, migrated, delivery)], delivery)
+                message = _message(raw, edited=field_name.startswith("edited"))
+                return Inbound([message], delivery)
         if isinstance(update.get("callback_query"), dict):
             action = _action(update["callback_query"])
-            return Inbound([] if action is None else [action], f"u{update_id}")
-        return Inbound([], f"u{update_id}")
+            return Inbound([] if action is None else [action], delivery)
+        if isinstance(update.get("message_reaction"), dict):
+            return Inbound(_reactions(update["message_reaction"], delivery), delivery)
+        for field_name in ("my_chat_member", "chat_member"):
+            if isinstance(update.get(field_name), dict):
+                change = _membership(update[field_name], field_name, delivery)
+                return Inbound([] if change is None else [change], delivery)
+        kinds = [key for key in update if key != "update_id"]
+        if len(kinds) == 1 and isinstance(update[kinds[0]], dict):
+            return Inbound([_update(kinds[0], update[kinds[0]], delivery)], delivery)
+        return Inbound([], delivery)
 
     async def prepare(self, message: Message) -> Message:
         me = await self._bot_user()
         raw = message.raw if isinstance(message.raw, dict) else {}
         reply = raw.get("reply_to_message")
         replied = isinstance(reply, dict) and (reply.get("from") or {}).get("id") == me.get("id")
-        is_mention = replied or _mentions(raw, str(me.get("username", "")), me.get("id"))
-        return Message(**{**message.__dict__, "is_mention": is_mention})
+        username = str(me.get("username", ""))
+        is_mention = replied or _mentions(raw, username, me.get("id"))
+        command, for_another_bot = _command(raw, username)
+        return Message(
+            **{
+                **message.__dict__,
+                "is_mention": is_mention,
+                "command": command,
+                "for_another_bot": for_another_bot,
+            }
+        )
 
     async def acknowledge(self, action: Action) -> None:
         await self._call("answerCallbackQuery", {"callback_query_id": action.id})
@@ -285,6 +319,105 @@ def _mentions(message: dict[str, Any], username: str, user_id: object) -> bool:
         if username and named.lower() == f"@{username}".lower():
             return True
     return False
+
+
+def _command(message: dict[str, Any], username: str) -> tuple[dict[str, str] | None, bool]:
+    """A bot_command entity at the start: ({"name", "args"}, False) when it is for this bot
+    (`/remind` or `/remind@our_bot`), (None, True) for another bot's, (None, False) if none."""
+    text = str(message.get("text") or "")
+    for entity in message.get("entities") or []:
+        if not isinstance(entity, dict) or entity.get("type") != "bot_command":
+            continue
+        if entity.get("offset") != 0 or not isinstance(entity.get("length"), int):
+            continue
+        word = text[: entity["length"]]
+        name, _, addressee = word[1:].partition("@")
+        if addressee and addressee.lower() != username.lower():
+            return None, True
+        return {"name": name.lower(), "args": text[entity["length"] :].strip()}, False
+    return None, False
+
+
+def _chat_thread(chat: Any, field: str) -> tuple[str, str]:
+    chat_id = _integer(_object(chat, field).get("id"), f"{field}.id")
+    return f"telegram:{chat_id}", f"telegram:{chat_id}"
+
+
+def _reactions(update: dict[str, Any], delivery: str) -> list[Event]:
+    """message_reaction: the emoji added and removed, from the old and new lists."""
+    thread_id, channel_id = _chat_thread(update.get("chat"), "message_reaction.chat")
+    message_id = _integer(update.get("message_id"), "message_reaction.message_id")
+    chat_id = channel_id.split(":", 1)[1]
+
+    def emojis(field: str) -> set[str]:
+        listed = update.get(field) or []
+        if not isinstance(listed, list):
+            raise _rejected(f"message_reaction.{field}", "a list")
+        return {
+            str(r.get("emoji")) for r in listed if isinstance(r, dict) and r.get("type") == "emoji"
+        }
+
+    old, new = emojis("old_reaction"), emojis("new_reaction")
+    user = _author(update.get("user") or update.get("actor_chat"))
+    changes = [(emoji, True) for emoji in sorted(new - old)] + [
+        (e, False) for e in sorted(old - new)
+    ]
+    return [
+        Reaction(
+            id=f"{delivery}:{index}",
+            thread_id=thread_id,
+            channel_id=channel_id,
+            platform="telegram",
+            user=user,
+            emoji=emoji,
+            added=added,
+            message_id=f"{chat_id}:{message_id}",
+            raw=update,
+        )
+        for index, (emoji, added) in enumerate(changes)
+    ]
+
+
+IN_CHAT = {"member", "administrator", "creator", "restricted"}
+
+
+def _membership(update: dict[str, Any], field: str, delivery: str) -> Membership | None:
+    """my_chat_member: the bot added or removed; chat_member: someone else joined."""
+    thread_id, channel_id = _chat_thread(update.get("chat"), f"{field}.chat")
+    old = _object(update.get("old_chat_member"), f"{field}.old_chat_member")
+    new = _object(update.get("new_chat_member"), f"{field}.new_chat_member")
+    was_in, is_in = old.get("status") in IN_CHAT, new.get("status") in IN_CHAT
+    if was_in == is_in:
+        return None  # a promotion, a restriction: no one came or went
+    if field == "my_chat_member":
+        kind = "bot_added" if is_in else "bot_removed"
+    elif is_in:
+        kind = "member_joined"
+    else:
+        return None
+    return Membership(
+        id=delivery,
+        thread_id=thread_id,
+        channel_id=channel_id,
+        platform="telegram",
+        kind=kind,
+        user=_author(new.get("user")),
+        raw=update,
+    )
+
+
+def _migration(message: dict[str, Any], to_chat: Any, delivery: str) -> Migration:
+    thread_id, channel_id = _chat_thread(message.get("chat"), "message.chat")
+    new_id = _integer(to_chat, "message.migrate_to_chat_id")
+    return Migration(delivery, thread_id, channel_id, "telegram", f"telegram:{new_id}", message)
+
+
+def _update(kind: str, body: dict[str, Any], delivery: str) -> Update:
+    """Anything else (a poll, a join request...): in its chat's queue when it names one."""
+    chat = body.get("chat") or (body.get("message") or {}).get("chat")
+    chat_id = chat.get("id") if isinstance(chat, dict) else None
+    channel = f"telegram:{chat_id}" if isinstance(chat_id, int) else f"telegram:{kind}"
+    return Update(delivery, channel, channel, "telegram", kind, body)
 
 
 def _callback_data(button: Button) -> str:

@@ -10,6 +10,8 @@ typing shows for a few seconds after each signal: all in the thread's own shard.
 from __future__ import annotations
 
 import base64
+import dataclasses
+import re
 import uuid
 from typing import Any
 
@@ -50,6 +52,12 @@ class WebPlatform:
         raise AssertionError("verify() refuses every web webhook")
 
     async def prepare(self, message: Message) -> Message:
+        """`/word rest` typed in the chat box is the command `word`, as in Telegram."""
+        word, _, rest = message.text.partition(" ")
+        if re.fullmatch(r"/[A-Za-z0-9_]{1,32}", word):
+            return dataclasses.replace(
+                message, command={"name": word[1:].lower(), "args": rest.strip()}
+            )
         return message
 
     async def acknowledge(self, action: Action) -> None:

@@ -62,4 +62,6 @@ class Ingress:
                 # Not answering 2xx makes the platform retry; dedupe makes the retry safe.
                 logger.exception("could not record a %s update", name)
                 return HttpResponse.text(503, "could not record the update; retry later\n")
-        return HttpResponse.text(200, "ok\n")
+        return HttpResponse(
+            200, parsed.acknowledgement, {"content-type": "text/plain; charset=utf-8"}
+        )

@@ -416,6 +416,56 @@ class TelegramChat:
         )
         await self._post(update)
 
+    async def command(self, name: str, args: str = "", *, to: str | None = None) -> None:
+        """`/name args`, addressed `@to` a bot when given (in a group, as users write it)."""
+        await self._post(
+            payloads.telegram_command_update(
+                self.chat_id, name, args, addressed_to=to, chat_type=self.chat_type, user=self.user
+            )
+        )
+
+    async def react(self, message_id: int, emoji: str, *, old: list[str] | None = None) -> None:
+        """The user's reactions to a message become [emoji] (from `old`); "" removes them."""
+        await self._post(
+            payloads.telegram_reaction_update(
+                self.chat_id,
+                message_id,
+                old=old or [],
+                new=[emoji] if emoji else [],
+                user=self.user,
+            )
+        )
+
+    async def bot_added(self) -> None:
+        await self._post(
+            payloads.telegram_member_update(
+                self.chat_id, "my_chat_member", old_status="left", new_status="member"
+            )
+        )
+
+    async def bot_removed(self) -> None:
+        await self._post(
+            payloads.telegram_member_update(
+                self.chat_id, "my_chat_member", old_status="member", new_status="kicked"
+            )
+        )
+
+    async def member_joined(self, user: dict[str, Any]) -> None:
+        await self._post(
+            payloads.telegram_member_update(
+                self.chat_id, "chat_member", old_status="left", new_status="member", user=user
+            )
+        )
+
+    async def migrate_to(self, new_chat_id: int) -> TelegramChat:
+        """The group becomes a supergroup; the chat to talk to from now on."""
+        await self._post(payloads.telegram_migration_update(self.chat_id, new_chat_id))
+        return TelegramChat(self.tester, new_chat_id, "supergroup", None, self.user)
+
+    async def update(self, kind: str, body: dict[str, Any]) -> None:
+        """Any other update field (a poll, a sticker's message...), as Telegram sends it."""
+        await self._post({"update_id": next(_ids) + 900_000, kind: body})
+
     async def _post(self, update: dict[str, Any]) -> None:
         await self.tester.deliver(
             "/webhooks/telegram",
@@ -470,6 +520,27 @@ class SlackChannel:
             username=self.username,
         )
         await self._post(body, form=True)
+
+    async def slash(self, command: str, text: str = "") -> None:
+        """A slash command typed in this channel."""
+        await self._post(
+            payloads.slack_slash_command(command, text, self.channel_id, user=self.user_id),
+            form=True,
+        )
+
+    async def react(self, ts: str, emoji: str, *, added: bool = True) -> None:
+        event = payloads.slack_reaction(self.channel_id, ts, emoji, added=added, user=self.user_id)
+        await self._post(json.dumps(payloads.slack_event(event)).encode(), form=False)
+
+    async def member_event(self, user: str, kind: str = "member_joined_channel") -> None:
+        """member_joined_channel, member_left_channel (the bot's user "UBOT" for the bot)."""
+        event = payloads.slack_member_event(self.channel_id, user, kind)
+        await self._post(json.dumps(payloads.slack_event(event)).encode(), form=False)
+
+    async def event(self, kind: str, **fields: Any) -> None:
+        """Any other event type, as the Events API delivers it."""
+        event = {"type": kind, "channel": self.channel_id, "event_ts": self._next_ts(), **fields}
+        await self._post(json.dumps(payloads.slack_event(event)).encode(), form=False)
 
     @property
     def thread_id(self) -> str:

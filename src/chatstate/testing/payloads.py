@@ -222,3 +222,128 @@ def slack_signed_headers(
 
 def body(payload: dict[str, Any]) -> bytes:
     return json.dumps(payload).encode()
+
+
+def telegram_command_update(
+    chat_id: int,
+    command: str,
+    args: str = "",
+    *,
+    addressed_to: str | None = None,
+    chat_type: str = "supergroup",
+    user: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """A message that starts with a bot_command entity: `/command[@addressed_to] args`."""
+    word = f"/{command}" + (f"@{addressed_to}" if addressed_to else "")
+    update = telegram_message_update(
+        chat_id, f"{word} {args}".strip(), chat_type=chat_type, user=user
+    )
+    update["message"]["entities"] = [{"type": "bot_command", "offset": 0, "length": len(word)}]
+    return update
+
+
+def telegram_reaction_update(
+    chat_id: int,
+    message_id: int,
+    *,
+    old: list[str],
+    new: list[str],
+    user: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """message_reaction (MessageReactionUpdated: chat, message_id, user, date, old_reaction,
+    new_reaction of ReactionTypeEmoji)."""
+    return {
+        "update_id": next(_update_ids),
+        "message_reaction": {
+            "chat": {"id": chat_id, "type": "supergroup", "title": "Team"},
+            "message_id": message_id,
+            "user": user or telegram_user(),
+            "date": int(time.time()),
+            "old_reaction": [{"type": "emoji", "emoji": e} for e in old],
+            "new_reaction": [{"type": "emoji", "emoji": e} for e in new],
+        },
+    }
+
+
+def telegram_member_update(
+    chat_id: int,
+    field: str,
+    *,
+    old_status: str,
+    new_status: str,
+    user: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """my_chat_member (the bot's own status) or chat_member (another member's): a
+    ChatMemberUpdated with old_chat_member and new_chat_member."""
+    member = user or telegram_user()
+    return {
+        "update_id": next(_update_ids),
+        field: {
+            "chat": {"id": chat_id, "type": "supergroup", "title": "Team"},
+            "from": telegram_user(),
+            "date": int(time.time()),
+            "old_chat_member": {"status": old_status, "user": member},
+            "new_chat_member": {"status": new_status, "user": member},
+        },
+    }
+
+
+def telegram_migration_update(old_chat_id: int, new_chat_id: int) -> dict[str, Any]:
+    """The service message in the old group: migrate_to_chat_id names the supergroup."""
+    return {
+        "update_id": next(_update_ids),
+        "message": {
+            "message_id": next(_message_ids),
+            "from": telegram_user(),
+            "chat": {"id": old_chat_id, "type": "group", "title": "Team"},
+            "date": int(time.time()),
+            "migrate_to_chat_id": new_chat_id,
+        },
+    }
+
+
+def slack_slash_command(
+    command: str, text: str, channel: str, *, user: str = "U0ANN", trigger_id: str | None = None
+) -> bytes:
+    """A slash command's form body, with the fields Slack documents."""
+    fields = {
+        "token": "XXYYZZ",
+        "team_id": "T123ABC456",
+        "team_domain": "team",
+        "channel_id": channel,
+        "channel_name": "general",
+        "user_id": user,
+        "user_name": "ann",
+        "command": f"/{command}",
+        "text": text,
+        "api_app_id": "A123ABC456",
+        "response_url": "https://hooks.slack.com/commands/T123ABC456/1/abc",
+        "trigger_id": trigger_id or f"{next(_message_ids)}.98765.cmd",
+    }
+    return urlencode(fields).encode()
+
+
+def slack_reaction(
+    channel: str, ts: str, emoji: str, *, added: bool = True, user: str = "U0ANN"
+) -> dict[str, Any]:
+    return {
+        "type": "reaction_added" if added else "reaction_removed",
+        "user": user,
+        "reaction": emoji,
+        "item_user": "UBOT",
+        "item": {"type": "message", "channel": channel, "ts": ts},
+        "event_ts": f"{time.time():.6f}",
+    }
+
+
+def slack_member_event(
+    channel: str, user: str, kind: str = "member_joined_channel"
+) -> dict[str, Any]:
+    return {
+        "type": kind,
+        "user": user,
+        "channel": channel,
+        "channel_type": "C",
+        "team": "T123ABC456",
+        "event_ts": f"{time.time():.6f}",
+    }

@@ -388,6 +388,15 @@ async function refreshSetup() {
       card.append(copyable(`Webhook URL${where}`, platform.webhook_url),
         copyable(`setWebhook command${where}`, platform.set_webhook));
     }
+    const commands = (setup.commands || []).map((c) => `/${c.name}`).join(" ");
+    if (platform.name === "telegram" && commands) {
+      card.append(el("p", {}, `Commands: ${commands}. Push them to Telegram's menu with `,
+        el("code", { text: "python -m chatstate telegram set-commands" }), "."));
+    }
+    if (platform.name === "slack" && commands) {
+      card.append(el("p", { text: `Create each slash command (${commands}) with this URL:` }),
+        copyable(`Slash command request URL${where}`, platform.commands_url));
+    }
     if (platform.name === "slack") {
       card.append(copyable(`Event request URL${where}`, platform.request_url),
         copyable(`Interactivity request URL${where}`, platform.interactivity_url),

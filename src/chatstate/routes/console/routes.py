@@ -134,8 +134,11 @@ class ConsoleApp:
         agents: Agents,
         accept: Accept,
         on_cloudflare: bool,
+        commands: list[tuple[str, str]] | None = None,
     ) -> None:
         self._config = config
+        # The bot's commands, for the Setup tab: (name, description).
+        self._commands = commands or []
         self._token = admin_token
         self._index = index
         self._agents = agents
@@ -265,6 +268,7 @@ class ConsoleApp:
         return {
             "runtime": "cloudflare" if self._on_cloudflare else "local",
             "platforms": platforms(config, request, self._on_cloudflare),
+            "commands": [{"name": n, "description": d} for n, d in self._commands],
             "state": await state_check(self._agents.state, config.state_backend),
             "concurrency": config.concurrency.strategy,
             "conversation_api": {"enabled": config.api_token is not None},

@@ -12,14 +12,31 @@ from chatstate.state.adapter import StateAdapter
 
 PROBE_KEY = "console-probe"
 PROBE_TTL_MS = 60_000
-TELEGRAM_UPDATES = '["message","edited_message","callback_query"]'
-SLACK_EVENTS = ["app_mention", "message.channels", "message.groups", "message.im"]
+TELEGRAM_UPDATES = '["message","edited_message","callback_query","message_reaction","my_chat_member","chat_member"]'
+SLACK_EVENTS = [
+    "app_mention",
+    "message.channels",
+    "message.groups",
+    "message.im",
+    "reaction_added",
+    "reaction_removed",
+    "member_joined_channel",
+    "member_left_channel",
+    "channel_left",
+]
 SLACK_SCOPES = [
     "app_mentions:read",
     "chat:write",
     "channels:history",
     "groups:history",
     "im:history",
+    "reactions:read",
+    "reactions:write",
+    "channels:read",
+    "groups:read",
+    "commands",
+    "files:write",
+    "im:write",
 ]
 
 
@@ -86,6 +103,7 @@ def platforms(config: BotConfig, request: HttpRequest, on_cloudflare: bool) -> l
             "set_with": how,
             "request_url": slack_url,
             "interactivity_url": slack_url,
+            "commands_url": slack_url,
             "events": SLACK_EVENTS,
             "scopes": SLACK_SCOPES,
             "https_needed": not slack_url.startswith("https://"),
