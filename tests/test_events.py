@@ -279,6 +279,13 @@ async def test_other_slack_events_are_harmless_and_reach_on_update() -> None:
 # --- 8. routers, filters, middleware -----------------------------------------------------------
 
 
+def including(router: Router) -> Any:
+    def setup(chat: Chat) -> None:
+        chat.include_router(router)
+
+    return setup
+
+
 async def test_routers_nest_and_run_in_the_documented_order() -> None:
     order: list[str] = []
     outer, inner = Router("outer"), Router("inner")
@@ -331,7 +338,7 @@ async def test_filters_compose_with_and_or_and_not() -> None:
     async def dm_only(thread: Thread, message: Message) -> None:
         return None
 
-    async with BotTester(lambda chat: chat.include_router(router)) as bot:
+    async with BotTester(including(router)) as bot:
         chat = bot.telegram.group(-100123)
         await chat.send("order 12")
         await chat.send("hello")
@@ -357,7 +364,7 @@ async def test_middleware_wraps_handlers_and_can_stop_an_event() -> None:
     async def hello(thread: Thread, message: Message, context: Context) -> None:
         seen.append(f"hello {context.data['role']}")
 
-    async with BotTester(lambda chat: chat.include_router(router)) as bot:
+    async with BotTester(including(router)) as bot:
         chat = bot.telegram.private()
         await chat.send("hi")
         chat.user = {**chat.user, "id": 2002}

@@ -17,8 +17,15 @@ import pytest
 from chatstate.testing.payloads import (
     slack_app_mention,
     slack_event,
+    slack_reaction,
+    slack_signed_headers,
+    slack_slash_command,
     telegram_callback_update,
+    telegram_command_update,
+    telegram_member_update,
     telegram_message_update,
+    telegram_migration_update,
+    telegram_reaction_update,
 )
 from support.e2e import post_slack, post_telegram
 from support.fake_apis import FakeApis
@@ -27,6 +34,7 @@ from support.local_server import (
     API_TOKEN,
     BOT_USERNAME,
     REPO,
+    SLACK_SECRET,
     SLACK_TOKEN,
     TELEGRAM_TOKEN,
     WORKERD_TOOLS,
@@ -340,3 +348,71 @@ def test_a_scheduled_post_survives_a_restart_and_is_sent_once(
         ]
     finally:
         second.stop()
+
+
+# --- what a bot can hear ------------------------------------------------------------------------
+
+
+def post_update(server: LocalServer, update: dict[str, Any]) -> None:
+    assert post_telegram(server, update).status_code == 200
+
+
+def test_a_telegram_command_for_this_bot_and_not_for_another(
+    server: LocalServer, apis: FakeApis
+) -> None:
+    before = mark(apis)
+    post_update(server, telegram_command_update(-100601, "echo", "one", addressed_to="other_bot"))
+    post_update(server, telegram_command_update(-100601, "echo", "two", addressed_to=BOT_USERNAME))
+    [sent] = new_calls(apis, before, "sendMessage", 1, -100601)
+    assert sent["text"] == "echo: two"
+
+
+def test_a_slack_slash_command_is_acknowledged_empty_and_answered_in_the_channel(
+    server: LocalServer, apis: FakeApis
+) -> None:
+    before = mark(apis)
+    body = slack_slash_command("echo", "hi there", "C0SLASH")
+    answer = httpx.post(
+        f"{server.url}/webhooks/slack",
+        content=body,
+        headers=slack_signed_headers(SLACK_SECRET, body, form=True),
+        timeout=30,
+    )
+    assert (answer.status_code, answer.content) == (200, b"")
+    [sent] = new_calls(apis, before, "chat.postMessage", 1, "C0SLASH")
+    assert sent["text"] == "echo: hi there"
+
+
+def test_reactions_on_telegram_and_slack(server: LocalServer, apis: FakeApis) -> None:
+    before = mark(apis)
+    post_update(server, telegram_reaction_update(-100602, 9, old=[], new=["👍"]))
+    [sent] = new_calls(apis, before, "sendMessage", 1, -100602)
+    assert sent["text"] == "added 👍"
+    event = slack_event(slack_reaction("C0REACT", "1700000000.000100", "eyes", added=False))
+    assert post_slack(server, event).status_code == 200
+    [slack] = new_calls(apis, before, "chat.postMessage", 1, "C0REACT")
+    assert slack["text"] == "removed eyes"
+
+
+def test_membership_migration_and_other_updates(server: LocalServer, apis: FakeApis) -> None:
+    before = mark(apis)
+    post_update(
+        server,
+        telegram_member_update(-4603, "my_chat_member", old_status="left", new_status="member"),
+    )
+    assert new_calls(apis, before, "sendMessage", 1, -4603)[0]["text"] == "hello, everyone"
+    joined = {"id": 77, "is_bot": False, "first_name": "Bo"}
+    post_update(
+        server,
+        telegram_member_update(
+            -4603, "chat_member", old_status="left", new_status="member", user=joined
+        ),
+    )
+    assert new_calls(apis, before, "sendMessage", 2, -4603)[1]["text"] == "welcome 77"
+    # The group becomes a supergroup: the subscription made on joining moves with it.
+    post_update(server, telegram_migration_update(-4603, -1004603))
+    post_update(server, telegram_message_update(-1004603, "/echo after"))
+    time.sleep(1)
+    post_update(server, {"update_id": 987_654_321, "poll": {"id": "p", "question": "?"}})
+    post_update(server, telegram_command_update(-1004603, "echo", "moved"))
+    assert new_calls(apis, before, "sendMessage", 1, -1004603)[0]["text"] == "echo: moved"

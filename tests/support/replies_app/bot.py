@@ -6,8 +6,9 @@ import asyncio
 from collections.abc import AsyncIterator
 from datetime import timedelta
 
-from chatstate import Action, Button, Chat, Message, Thread
+from chatstate import Action, Button, Chat, Command, Message, Thread
 from chatstate.chat.content import Card, File, LinkButton, Markdown, Select
+from chatstate.chat.events import Membership, Reaction, Update
 
 
 async def words(*pieces: str) -> AsyncIterator[str]:
@@ -70,3 +71,24 @@ def setup(chat: Chat) -> None:
     @chat.on_action("rating")
     async def rated(thread: Thread, action: Action) -> None:
         await thread.post(f"rated {action.value}")
+
+    @chat.on_command("echo", description="Say it back")
+    async def echo(thread: Thread, command: Command) -> None:
+        await thread.post(f"echo: {command.args}")
+
+    @chat.on_reaction()
+    async def reacted(thread: Thread, reaction: Reaction) -> None:
+        await thread.post(f"{'added' if reaction.added else 'removed'} {reaction.emoji}")
+
+    @chat.on_bot_added
+    async def added(thread: Thread, event: Membership) -> None:
+        await thread.subscribe()
+        await thread.post("hello, everyone")
+
+    @chat.on_member_joined
+    async def joined(thread: Thread, event: Membership) -> None:
+        await thread.post(f"welcome {event.user.user_id}")
+
+    @chat.on_update("poll")
+    async def poll(thread: Thread, update: Update) -> None:
+        await thread.post("a poll!")
