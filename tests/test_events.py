@@ -24,7 +24,11 @@ from chatstate.http.messages import HttpRequest
 from chatstate.project.commands import set_telegram_commands
 from chatstate.testing import BotTester
 from chatstate.testing.harness import SLACK_SECRET, TELEGRAM_TOKEN
-from chatstate.testing.payloads import slack_signed_headers, slack_slash_command
+from chatstate.testing.payloads import (
+    slack_signed_headers,
+    slack_slash_command,
+    telegram_message_update,
+)
 from chatstate.testing.platform_apis import InProcessHttp, PlatformApis
 
 Seen = list[tuple[str, Any]]
@@ -396,3 +400,80 @@ async def test_malformed_telegram_updates_of_the_new_kinds_get_400_naming_the_fi
     async with BotTester(recording([])) as bot:
         with pytest.raises(AssertionError, match=f"400: {problem}"):
             await bot.telegram.group(-1)._post(update)
+
+
+# --- 5. files in -------------------------------------------------------------------------------
+
+
+def reading(read: list[Any], max_bytes: int = 1000) -> Any:
+    def setup(chat: Chat) -> None:
+        @chat.on_message()
+        async def files(thread: Thread, message: Message) -> None:
+            for attachment in message.attachments:
+                try:
+                    data = await attachment.read(max_bytes=max_bytes)
+                except Exception as error:
+                    read.append((attachment.kind, type(error).__name__, str(error)))
+                else:
+                    read.append((attachment.kind, attachment.name, attachment.mime, data))
+
+        @chat.on_mention
+        async def dm(thread: Thread, message: Message) -> None:
+            await files(thread, message)
+
+    return setup
+
+
+async def test_a_telegram_document_is_read_through_get_file() -> None:
+    read: list[Any] = []
+    async with BotTester(reading(read)) as bot:
+        await bot.telegram.group(-100123).send_file("notes.txt", b"hello", mime="text/plain")
+        assert read == [("document", "notes.txt", "text/plain", b"hello")]
+        assert [c.method for c in bot.calls if c.method == "getFile"] == ["getFile"]
+
+
+async def test_a_telegram_photo_is_read_at_its_largest_size() -> None:
+    read: list[Any] = []
+    async with BotTester(reading(read)) as bot:
+        await bot.telegram.group(-100123).send_file("x", b"\x89PNG", kind="photo", caption="look")
+        assert read == [("photo", "photo.jpg", "image/jpeg", b"\x89PNG")]
+
+
+async def test_a_file_over_max_bytes_is_refused_before_any_download() -> None:
+    read: list[Any] = []
+    async with BotTester(reading(read, max_bytes=3)) as bot:
+        await bot.telegram.group(-100123).send_file("big.bin", b"12345")
+        assert read == [("document", "AttachmentTooLarge", "big.bin is 5 bytes, over max_bytes=3")]
+        assert bot.apis.downloads == []
+
+
+async def test_a_slack_file_is_read_with_the_bot_token() -> None:
+    read: list[Any] = []
+    async with BotTester(reading(read)) as bot:
+        await bot.slack.channel("C0123").send_file("a.csv", b"a,b", mime="text/csv")
+        assert read == [("document", "a.csv", "text/csv", b"a,b")]
+
+
+async def test_a_file_uploaded_in_the_console_is_read() -> None:
+    read: list[Any] = []
+    async with BotTester(reading(read)) as bot:
+        await bot.web.session().send("here", file=("plan.md", b"# plan"))
+        assert read == [("document", "plan.md", "application/octet-stream", b"# plan")]
+
+
+async def test_a_telegram_file_url_never_reaches_a_log_line_or_an_error(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    read: list[Any] = []
+    caplog.set_level("DEBUG")
+    async with BotTester(reading(read)) as bot:
+        chat = bot.telegram.group(-100123)
+        await chat.send_file("ok.txt", b"fine")
+        # A file Telegram no longer has: getFile fails, and says so without the URL.
+        update = telegram_message_update(-100123, "")
+        update["message"].pop("text")
+        update["message"]["document"] = {"file_id": "gone", "file_name": "gone.txt"}
+        await chat._post(update)
+    everything = caplog.text + repr(read)
+    assert TELEGRAM_TOKEN not in everything and "/file/bot" not in everything
+    assert read[-1][1] == "PlatformApiError"

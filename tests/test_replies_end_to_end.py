@@ -17,6 +17,7 @@ import pytest
 from chatstate.testing.payloads import (
     slack_app_mention,
     slack_event,
+    slack_message,
     slack_reaction,
     slack_signed_headers,
     slack_slash_command,
@@ -96,6 +97,7 @@ def server(
         CHAT_API_TOKEN=API_TOKEN,
         CHAT_LLM_BASE_URL=model.base_url,
         CHAT_LLM_MODEL="fake-model",
+        CHAT_LOG_LEVEL="DEBUG",
     )
     running.project = replies_project(directory, on_workerd)
     running.start()
@@ -416,3 +418,31 @@ def test_membership_migration_and_other_updates(server: LocalServer, apis: FakeA
     post_update(server, {"update_id": 987_654_321, "poll": {"id": "p", "question": "?"}})
     post_update(server, telegram_command_update(-1004603, "echo", "moved"))
     assert new_calls(apis, before, "sendMessage", 1, -1004603)[0]["text"] == "echo: moved"
+
+
+def test_files_sent_to_the_bot_are_read_and_their_urls_never_logged(
+    server: LocalServer, apis: FakeApis
+) -> None:
+    before = mark(apis)
+    apis.apis.telegram_files["doc-e2e"] = b"from telegram"
+    update = telegram_message_update(-100701, "")
+    update["message"].pop("text")
+    update["message"]["document"] = {"file_id": "doc-e2e", "file_name": "t.txt", "file_size": 13}
+    post_update(server, update)
+    assert (
+        new_calls(apis, before, "sendMessage", 1, -100701)[0]["text"] == "read t.txt: from telegram"
+    )
+    url = apis.apis.add_slack_file("s.txt", b"from slack")
+    event = slack_message("C0FILES", "", ts=f"{time.time():.6f}")
+    event |= {
+        "subtype": "file_share",
+        "files": [
+            {"id": "F9", "name": "s.txt", "mimetype": "text/plain", "size": 10, "url_private": url}
+        ],
+    }
+    assert post_slack(server, slack_event(event)).status_code == 200
+    [slack] = new_calls(apis, before, "chat.postMessage", 1, "C0FILES")
+    assert slack["text"] == "read s.txt: from slack"
+    log = server.log_path.read_text()
+    assert "DEBUG" in log
+    assert TELEGRAM_TOKEN not in log and "/file/bot" not in log and "files-pri" not in log

@@ -129,6 +129,17 @@ class FakeApis:
             # Keep-alive, as the real Bot API and Slack Web API speak it.
             protocol_version = "HTTP/1.1"
 
+            def do_GET(self) -> None:
+                status, data = apis.apis.download(self.path, self.headers.get("authorization"))
+                try:
+                    self.send_response(status)
+                    self.send_header("content-type", "application/octet-stream")
+                    self.send_header("content-length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+
             def do_POST(self) -> None:
                 length = int(self.headers.get("content-length", "0"))
                 payload = parse_body(self.headers.get("content-type", ""), self.rfile.read(length))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from chatstate.chat.attachments import Attachment
 from chatstate.state.json_values import JsonValue
 
 
@@ -50,16 +51,24 @@ class Message:
     command: dict[str, str] | None = None
     # A command addressed to another bot (`/remind@other_bot`): no handler of ours runs.
     for_another_bot: bool = False
+    # Files that came with it: photos, documents, voice, video (chat/attachments.py).
+    attachments: list[Attachment] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         # The Chat SDK's serialized shape marker, so stored history reads like the reference's.
         # Shallow: dataclasses.asdict deep-copies `raw`, a cost paid on every message.
-        return {"_type": "chat:Message", **self.__dict__, "author": self.author.__dict__.copy()}
+        return {
+            "_type": "chat:Message",
+            **self.__dict__,
+            "author": self.author.__dict__.copy(),
+            "attachments": [a.to_json() for a in self.attachments],
+        }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Message:
         fields = {k: v for k, v in data.items() if k != "_type"}
-        return cls(**{**fields, "author": Author(**fields["author"])})
+        attachments = [Attachment.from_json(a) for a in fields.get("attachments") or []]
+        return cls(**{**fields, "author": Author(**fields["author"]), "attachments": attachments})
 
 
 @dataclass(frozen=True)

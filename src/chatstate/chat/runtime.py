@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import inspect
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
@@ -554,6 +555,9 @@ class Chat(Router):
             message = await platform.prepare(event)
             if message.for_another_bot:
                 return
+            if message.attachments:
+                bound = [a.bound(platform) for a in message.attachments]  # type: ignore[arg-type]
+                message = dataclasses.replace(message, attachments=bound)
             await self._run_message(thread, message, context, hints)
 
     async def _run_message(

@@ -20,7 +20,7 @@ import workers
 from pyodide.ffi import create_proxy, to_js
 
 from chatstate.config import CONFIG_KEYS, BotConfig
-from chatstate.http.client import HttpResult, HttpStatusError
+from chatstate.http.client import HttpResult, HttpStatusError, ResponseTooLarge
 from chatstate.http.messages import MAX_BODY_BYTES, HttpRequest, HttpResponse
 from chatstate.logs import configure_logging
 from chatstate.ports import Row, SqlValue
@@ -99,6 +99,9 @@ class WorkersHttpClient:
             {"retry-after": str(retry_after)} if retry_after else {},
         )
 
+    async def download(self, url: str, headers: dict[str, str], max_bytes: int) -> bytes:
+        return await _download(url, headers, max_bytes)
+
     async def stream_post(
         self, url: str, body: bytes, headers: dict[str, str]
     ) -> AsyncIterator[bytes]:
@@ -115,6 +118,19 @@ class WorkersHttpClient:
             if chunk.done:
                 return
             yield bytes(chunk.value.to_bytes())
+
+
+async def _download(url: str, headers: dict[str, str], max_bytes: int) -> bytes:
+    response = await workers.fetch(url, method="GET", headers=headers)
+    if int(response.status) != 200:
+        raise HttpStatusError(int(response.status), b"")
+    declared = response.headers.get("content-length") or ""
+    if str(declared).isdigit() and int(declared) > max_bytes:
+        raise ResponseTooLarge(f"the body is {declared} bytes, over {max_bytes}")
+    try:
+        return await _read_limited(response.body, max_bytes)
+    except BodyTooLarge:
+        raise ResponseTooLarge(f"the body is over {max_bytes} bytes") from None
 
 
 class WorkersKvClient:

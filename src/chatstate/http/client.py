@@ -47,3 +47,14 @@ class HttpStreamer(Protocol):
 
 class HttpBoth(HttpClient, HttpStreamer, Protocol):
     """Both kinds of POST: what each runtime's client offers."""
+
+
+class ResponseTooLarge(Exception):
+    """A download went past the size it was allowed."""
+
+
+class HttpDownloader(Protocol):
+    async def download(self, url: str, headers: dict[str, str], max_bytes: int) -> bytes:
+        """GET a body of at most `max_bytes` (ResponseTooLarge beyond, HttpStatusError for a
+        status other than 200)."""
+        ...

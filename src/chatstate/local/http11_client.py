@@ -12,7 +12,7 @@ import ssl
 from collections.abc import AsyncIterator
 from urllib.parse import urlsplit
 
-from chatstate.http.client import HttpResult, HttpStatusError
+from chatstate.http.client import HttpResult, HttpStatusError, ResponseTooLarge
 
 Connection = tuple[asyncio.StreamReader, asyncio.StreamWriter]
 MAX_RESPONSE_BYTES = 16 * 1024 * 1024
@@ -82,8 +82,36 @@ class Http11Client:
         finally:
             writer.close()
 
+    async def download(self, url: str, headers: dict[str, str], max_bytes: int) -> bytes:
+        """GET a body of at most `max_bytes`, on a connection of its own (closed after)."""
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("only absolute http:// and https:// URLs are supported")
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        head = [f"GET {target} HTTP/1.1", f"host: {parts.netloc}", "connection: close"]
+        head += [f"{name}: {value}" for name, value in headers.items()]
+        async with asyncio.timeout(self._timeout_s):
+            reader, writer = await self._connect((parts.scheme, parts.hostname, port))
+        try:
+            writer.write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1"))
+            async with asyncio.timeout(self._timeout_s):
+                await writer.drain()
+                status, response_headers, _ = await self._read_head(reader)
+            if status != 200:
+                raise HttpStatusError(status, b"")
+            declared = response_headers.get("content-length", "")
+            if declared.isdigit() and int(declared) > max_bytes:
+                raise ResponseTooLarge(f"the body is {declared} bytes, over {max_bytes}")
+            pieces = []
+            async for piece in self._body_pieces(reader, response_headers, max_bytes):
+                pieces.append(piece)
+            return b"".join(pieces)
+        finally:
+            writer.close()
+
     async def _body_pieces(
-        self, reader: asyncio.StreamReader, headers: dict[str, str]
+        self, reader: asyncio.StreamReader, headers: dict[str, str], limit: int = MAX_RESPONSE_BYTES
     ) -> AsyncIterator[bytes]:
         size = 0
         while True:
@@ -98,8 +126,8 @@ class Http11Client:
             if not piece:
                 return
             size += len(piece)
-            if size > MAX_RESPONSE_BYTES:
-                raise HttpProtocolError("response body is too large")
+            if size > limit:
+                raise ResponseTooLarge(f"the body is over {limit} bytes")
             yield piece
 
     async def _read_head(self, reader: asyncio.StreamReader) -> tuple[int, dict[str, str], str]:

@@ -10,9 +10,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
-from chatstate.chat.content import Reply
+from chatstate.chat.attachments import Attachment, AttachmentError, AttachmentTooLarge
+from chatstate.chat.content import NotSupported, Reply
 from chatstate.chat.events import Action, Inbound, Message
-from chatstate.http.client import HttpClient, HttpResult
+from chatstate.http.client import HttpClient, HttpResult, ResponseTooLarge
 from chatstate.http.messages import HttpRequest, HttpResponse
 
 logger = logging.getLogger("chatstate.platforms")
@@ -268,3 +269,23 @@ class EditingStreamer:
                 [sent] = await self._platform.send(self._thread_id, Reply(part))
                 self._sent.append(sent)
                 self._shown.append(part)
+
+
+async def read_file(
+    http: HttpClient, url: str, headers: dict[str, str], attachment: Attachment, max_bytes: int
+) -> bytes:
+    """Download an attachment's bytes; errors name the file, never the URL (it may hold a
+    token)."""
+    download = getattr(http, "download", None)
+    if download is None:
+        raise NotSupported(f"{attachment.platform}: this runtime's HTTP client cannot download")
+    try:
+        data: bytes = await download(url, headers, max_bytes)
+    except ResponseTooLarge:
+        raise AttachmentTooLarge(f"{attachment.name} is over max_bytes={max_bytes}") from None
+    except Exception as error:
+        raise AttachmentError(
+            f"{attachment.platform} file {attachment.name} could not be read: "
+            f"{type(error).__name__}"
+        ) from None
+    return data

@@ -17,8 +17,9 @@ import time
 from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
-from urllib.parse import parse_qs, urlencode
+from urllib.parse import parse_qs, urlencode, urlsplit
 
+from chatstate.chat.attachments import Attachment, AttachmentError
 from chatstate.chat.content import Card, File, LinkButton, Markdown, NotSupported, Reply, Select
 from chatstate.chat.events import (
     Action,
@@ -48,6 +49,7 @@ from chatstate.platforms.base import (
     call_json_api,
     loads_json,
     parse_json_object,
+    read_file,
 )
 from chatstate.platforms.emoji import as_name
 from chatstate.platforms.pacing import Pacer, Rate
@@ -130,6 +132,23 @@ class SlackPlatform:
 
     async def prepare(self, message: Message) -> Message:
         return message
+
+    async def read_attachment(self, attachment: Attachment, max_bytes: int) -> bytes:
+        """A file's url_private, with the bot token: only ever sent to Slack's own hosts."""
+        host = urlsplit(attachment.ref)
+        own = urlsplit(self._api_base)
+        if (host.scheme, host.netloc) not in {
+            ("https", "files.slack.com"),
+            (own.scheme, own.netloc),
+        }:
+            raise AttachmentError(f"slack file {attachment.name} is not on files.slack.com")
+        return await read_file(
+            self._http,
+            attachment.ref,
+            {"authorization": f"Bearer {self._bot_token}"},
+            attachment,
+            max_bytes,
+        )
 
     # --- what the bot says ------------------------------------------------------------------
 
@@ -332,7 +351,37 @@ def _message(event: dict[str, Any], bot_user_ids: set[Any]) -> Message | None:
         is_dm=channel.startswith("D"),
         is_mention=mentioned,
         raw=event,
+        attachments=_files(event.get("files")),
     )
+
+
+def _files(files: Any) -> list[Attachment]:
+    found = []
+    for item in files if isinstance(files, list) else []:
+        if not isinstance(item, dict) or not isinstance(item.get("url_private"), str):
+            continue  # a file the bot cannot see (hidden by a retention policy, say)
+        mime = str(item.get("mimetype") or "application/octet-stream")
+        kind = (
+            "photo"
+            if mime.startswith("image/")
+            else "video"
+            if mime.startswith("video/")
+            else "voice"
+            if mime.startswith("audio/")
+            else "document"
+        )
+        size = item.get("size")
+        found.append(
+            Attachment(
+                kind=kind,
+                name=str(item.get("name") or "file"),
+                size=size if isinstance(size, int) and not isinstance(size, bool) else None,
+                mime=mime,
+                ref=item["url_private"],
+                platform="slack",
+            )
+        )
+    return found
 
 
 def _event(event: dict[str, Any], bot_user_ids: set[Any], delivery: str) -> Event | None:

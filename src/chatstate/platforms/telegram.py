@@ -14,6 +14,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from chatstate.chat.attachments import Attachment, AttachmentError, AttachmentTooLarge
 from chatstate.chat.content import Card, File, LinkButton, Markdown, NotSupported, Reply, Select
 from chatstate.chat.events import (
     Action,
@@ -53,6 +54,7 @@ from chatstate.platforms.base import (
     call_json_api,
     multipart,
     parse_json_object,
+    read_file,
 )
 from chatstate.platforms.emoji import as_emoji
 from chatstate.platforms.pacing import Pacer, Rate
@@ -144,6 +146,26 @@ class TelegramPlatform:
 
     async def acknowledge(self, action: Action) -> None:
         await self._call("answerCallbackQuery", {"callback_query_id": action.id})
+
+    async def read_attachment(self, attachment: Attachment, max_bytes: int) -> bytes:
+        """getFile, then the file itself: its URL holds the bot token, so neither it nor the
+        file's path goes anywhere but into the request."""
+        found = (await self._call("getFile", {"file_id": attachment.ref}))["result"]
+        size = found.get("file_size") if isinstance(found, dict) else None
+        if isinstance(size, int) and size > max_bytes:
+            raise AttachmentTooLarge(
+                f"{attachment.name} is {size} bytes, over max_bytes={max_bytes}"
+            )
+        path = found.get("file_path") if isinstance(found, dict) else None
+        if not isinstance(path, str):
+            raise AttachmentError(f"telegram gave no file for {attachment.name} (over 20 MB?)")
+        return await read_file(
+            self._http,
+            f"{self._api_base}/file/bot{self._bot_token}/{path}",
+            {},
+            attachment,
+            max_bytes,
+        )
 
     # --- what the bot says ------------------------------------------------------------------
 
@@ -495,6 +517,46 @@ def _message(message: dict[str, Any], *, edited: bool) -> Message:
         is_dm=chat.get("type") == "private",
         is_edit=edited,
         raw=message,
+        attachments=_attachments(message),
+    )
+
+
+# Message fields that carry a file, and the kind each is.
+FILE_FIELDS = {
+    "document": "document",
+    "voice": "voice",
+    "audio": "voice",
+    "video": "video",
+    "video_note": "video",
+    "animation": "video",
+}
+
+
+def _attachments(message: dict[str, Any]) -> list[Attachment]:
+    found = []
+    photo = message.get("photo")
+    if isinstance(photo, list) and photo and isinstance(photo[-1], dict):
+        largest = photo[-1]  # Telegram lists a photo's sizes smallest first
+        found.append(_attachment("photo", largest, "photo.jpg", "image/jpeg"))
+    for field_name, kind in FILE_FIELDS.items():
+        item = message.get(field_name)
+        if isinstance(item, dict):
+            found.append(_attachment(kind, item, f"{field_name}", "application/octet-stream"))
+    return found
+
+
+def _attachment(kind: str, item: dict[str, Any], name: str, mime: str) -> Attachment:
+    file_id = item.get("file_id")
+    if not isinstance(file_id, str) or not file_id:
+        raise _rejected(f"{kind}.file_id", "a string")
+    size = item.get("file_size")
+    return Attachment(
+        kind=kind,
+        name=str(item.get("file_name") or name),
+        size=size if isinstance(size, int) and not isinstance(size, bool) else None,
+        mime=str(item.get("mime_type") or mime),
+        ref=file_id,
+        platform="telegram",
     )
 
 

@@ -15,6 +15,7 @@ import re
 import uuid
 from typing import Any
 
+from chatstate.chat.attachments import Attachment, AttachmentError, AttachmentTooLarge
 from chatstate.chat.content import File, NotSupported, Reply, card_to_json
 from chatstate.chat.events import Action, Author, Button, Inbound, Message
 from chatstate.http.messages import HttpRequest, HttpResponse
@@ -62,6 +63,17 @@ class WebPlatform:
 
     async def acknowledge(self, action: Action) -> None:
         return None
+
+    async def read_attachment(self, attachment: Attachment, max_bytes: int) -> bytes:
+        data = await self._state.get(attachment.ref)
+        if not isinstance(data, str):
+            raise AttachmentError(f"{attachment.name} is no longer kept (uploads last 7 days)")
+        content = base64.b64decode(data)
+        if len(content) > max_bytes:
+            raise AttachmentTooLarge(
+                f"{attachment.name} is {len(content)} bytes, over max_bytes={max_bytes}"
+            )
+        return content
 
     async def send(self, thread_id: str, reply: Reply) -> list[Message]:
         return [await self._message(thread_id, f"b{uuid.uuid4().hex}", reply)]
@@ -168,8 +180,15 @@ def file_key(thread_id: str, message_id: str) -> str:
     return f"thread-state:{thread_id}:file:{message_id}"
 
 
-def web_message(session_id: str, client_id: str, text: str, now_ms: int) -> Inbound:
-    """What the console's user typed; `client_id` makes a resent message count once."""
+def web_message(
+    session_id: str,
+    client_id: str,
+    text: str,
+    now_ms: int,
+    attachments: list[Attachment] | None = None,
+) -> Inbound:
+    """What the console's user typed (and uploaded); `client_id` makes a resent message count
+    once."""
     thread = web_thread(session_id)
     event = Message(
         id=f"{session_id}:{client_id}",
@@ -180,6 +199,7 @@ def web_message(session_id: str, client_id: str, text: str, now_ms: int) -> Inbo
         author=_console_user(session_id),
         date_ms=now_ms,
         is_dm=True,
+        attachments=attachments or [],
     )
     return Inbound([event])
 

@@ -14,6 +14,7 @@ debounce windows, lock TTLs and state TTLs move only when the test calls `advanc
 from __future__ import annotations
 
 import asyncio
+import base64
 import heapq
 import itertools
 import json
@@ -22,6 +23,7 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
 
+from chatstate.chat.attachments import Attachment
 from chatstate.chat.concurrency import Concurrency
 from chatstate.chat.content import Card, File
 from chatstate.chat.content import Reply as ContentReply
@@ -416,6 +418,32 @@ class TelegramChat:
         )
         await self._post(update)
 
+    async def send_file(
+        self, name: str, data: bytes, *, kind: str = "document", mime: str = "", caption: str = ""
+    ) -> dict[str, Any]:
+        """A user sends a file ("document", "photo", "voice" or "video"); the update sent."""
+        file_id = f"f{next(_ids)}"
+        self.tester.apis.telegram_files[file_id] = data
+        item: dict[str, Any] = {
+            "file_id": file_id,
+            "file_unique_id": f"u{file_id}",
+            "file_size": len(data),
+        }
+        if kind == "photo":
+            body: Any = [{**item, "width": 90, "height": 90}]
+        else:
+            body = {**item, "file_name": name, "mime_type": mime or "application/octet-stream"}
+        update = payloads.telegram_message_update(
+            self.chat_id, caption, topic=self.topic, chat_type=self.chat_type, user=self.user
+        )
+        update["message"][kind] = body
+        if caption:
+            update["message"]["caption"] = update["message"].pop("text")
+        else:
+            update["message"].pop("text")
+        await self._post(update)
+        return update
+
     async def command(self, name: str, args: str = "", *, to: str | None = None) -> None:
         """`/name args`, addressed `@to` a bot when given (in a group, as users write it)."""
         await self._post(
@@ -521,6 +549,23 @@ class SlackChannel:
         )
         await self._post(body, form=True)
 
+    async def send_file(
+        self, name: str, data: bytes, *, mime: str = "text/plain", text: str = ""
+    ) -> None:
+        """A user shares a file here (a message with subtype file_share)."""
+        url = self.tester.apis.add_slack_file(name, data)
+        ts = self._next_ts()
+        event = payloads.slack_message(
+            self.channel_id, text, ts=ts, thread_ts=self.thread_ts, user=self.user_id
+        )
+        event |= {
+            "subtype": "file_share",
+            "files": [
+                {"id": "F1", "name": name, "mimetype": mime, "size": len(data), "url_private": url}
+            ],
+        }
+        await self._post(json.dumps(payloads.slack_event(event)).encode(), form=False)
+
     async def slash(self, command: str, text: str = "") -> None:
         """A slash command typed in this channel."""
         await self._post(
@@ -576,9 +621,20 @@ class WebSession:
     def thread_id(self) -> str:
         return web_thread(self.session_id)
 
-    async def send(self, text: str) -> None:
+    async def send(self, text: str, *, file: tuple[str, bytes] | None = None) -> None:
+        """Say something in the chat box, with a file (name, bytes) as the console uploads it."""
         clock = self.tester.time
-        inbound = web_message(self.session_id, f"c{next(_ids)}", text, clock())
+        client_id = f"c{next(_ids)}"
+        attachments = []
+        if file is not None:
+            key = f"thread-state:{self.thread_id}:upload:{client_id}"
+            await self.tester.state.set(key, base64.b64encode(file[1]).decode())
+            attachments.append(
+                Attachment(
+                    "document", file[0], len(file[1]), "application/octet-stream", key, "web"
+                )
+            )
+        inbound = web_message(self.session_id, client_id, text, clock(), attachments)
         await self.tester.chat.accept("web", inbound)
         await self.tester.settle()
 

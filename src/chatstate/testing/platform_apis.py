@@ -21,7 +21,7 @@ from html.parser import HTMLParser
 from typing import Any
 from urllib.parse import parse_qsl
 
-from chatstate.http.client import HttpResult
+from chatstate.http.client import HttpResult, HttpStatusError, ResponseTooLarge
 
 BOT_USER_ID = 42
 SLACK_BOT_USER = "UBOT"
@@ -159,11 +159,36 @@ class PlatformApis:
         self.upload_base = upload_base
         self._ids = itertools.count(1000)
         self._uploads: dict[str, int] = {}
+        # Files users sent: Telegram's by file_id, Slack's by the path of their url_private.
+        self.telegram_files: dict[str, bytes] = {}
+        self.slack_files: dict[str, bytes] = {}
+        # Every file download asked for, by path: a test can see none went astray.
+        self.downloads: list[str] = []
 
     def _record(self, call: ApiCall) -> None:
         self.calls.append(call)
         if self._on_call is not None:
             self._on_call(call)
+
+    def add_slack_file(self, name: str, data: bytes) -> str:
+        """A file as a user shares it in Slack; its url_private (below upload_base)."""
+        path = f"/files-pri/T123ABC456-F{next(self._ids)}/{name}"
+        self.slack_files[path] = data
+        return f"{self.upload_base}{path}"
+
+    def download(self, path: str, authorization: str | None) -> tuple[int, bytes]:
+        """A GET: Telegram's /file/bot<token>/<file_path>, Slack's url_private (with the token)."""
+        self.downloads.append(path)
+        prefix = f"/file/bot{self.telegram_token}/"
+        if path.startswith(prefix):
+            file_id = path.removeprefix(prefix).removeprefix("documents/")
+            data = self.telegram_files.get(file_id)
+            return (200, data) if data is not None else (404, b"Not Found")
+        if path in self.slack_files:
+            if authorization != f"Bearer {self.slack_token}":
+                return 302, b""  # Slack redirects to a login page without the token
+            return 200, self.slack_files[path]
+        return 404, b"Not Found"
 
     def sent(self, method: str) -> list[dict[str, Any]]:
         return [call.payload for call in self.calls if call.method == method]
@@ -325,6 +350,17 @@ class PlatformApis:
 
     def _tg_setMyCommands(self, payload: dict[str, Any]) -> Any:
         return True
+
+    def _tg_getFile(self, payload: dict[str, Any]) -> Any:
+        file_id = payload.get("file_id")
+        if file_id not in self.telegram_files:
+            raise _bad("wrong file_id or the file is temporarily unavailable")
+        return {
+            "file_id": file_id,
+            "file_unique_id": f"u{file_id}",
+            "file_size": len(self.telegram_files[file_id]),
+            "file_path": f"documents/{file_id}",
+        }
 
     # --- Slack ---------------------------------------------------------------------------------
 
@@ -519,6 +555,16 @@ class InProcessHttp:
     def __init__(self, apis: PlatformApis, base: str) -> None:
         self._apis = apis
         self._base = base
+
+    async def download(self, url: str, headers: dict[str, str], max_bytes: int) -> bytes:
+        if not url.startswith(self._base):
+            raise ConnectionError("no network in tests: a download went past the fake APIs")
+        status, data = self._apis.download(url[len(self._base) :], headers.get("authorization"))
+        if status != 200:
+            raise HttpStatusError(status, b"")
+        if len(data) > max_bytes:
+            raise ResponseTooLarge(f"the body is over {max_bytes} bytes")
+        return data
 
     async def post(self, url: str, body: bytes, headers: dict[str, str]) -> HttpResult:
         if not url.startswith(self._base):

@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from datetime import timedelta
 
-from chatstate import Action, Button, Chat, Command, Message, Thread
+from chatstate import Action, Button, Chat, Command, Filter, Message, Thread
 from chatstate.chat.content import Card, File, LinkButton, Markdown, Select
 from chatstate.chat.events import Membership, Reaction, Update
 
@@ -88,6 +88,12 @@ def setup(chat: Chat) -> None:
     @chat.on_member_joined
     async def joined(thread: Thread, event: Membership) -> None:
         await thread.post(f"welcome {event.user.user_id}")
+
+    @chat.on_message(filters=[Filter(lambda m: bool(m.attachments), "has_files")])
+    async def files(thread: Thread, message: Message) -> None:
+        for attachment in message.attachments:
+            data = await attachment.read(max_bytes=10_000)
+            await thread.post(f"read {attachment.name}: {data.decode()}")
 
     @chat.on_update("poll")
     async def poll(thread: Thread, update: Update) -> None:

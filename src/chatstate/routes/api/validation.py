@@ -30,10 +30,12 @@ class ApiError(Exception):
         return response
 
 
-def json_object(body: bytes, allowed: Iterable[str]) -> dict[str, Any]:
+def json_object(
+    body: bytes, allowed: Iterable[str], max_bytes: int = MAX_API_BODY_BYTES
+) -> dict[str, Any]:
     """The body as a JSON object with no field outside `allowed`."""
-    if len(body) > MAX_API_BODY_BYTES:
-        raise ApiError(413, f"request body is larger than {MAX_API_BODY_BYTES} bytes")
+    if len(body) > max_bytes:
+        raise ApiError(413, f"request body is larger than {max_bytes} bytes")
     try:
         value = json.loads(body or b"{}")
     except (ValueError, UnicodeDecodeError):

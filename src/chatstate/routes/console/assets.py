@@ -238,6 +238,16 @@ async function press(message, button) {
   }
 }
 
+function asUpload(file) {
+  return new Promise((resolve, reject) => {
+    const reader = new FileReader();
+    reader.onload = () => resolve({ name: file.name, mime: file.type || "application/octet-stream",
+      data: String(reader.result).split(",", 2)[1] || "" });
+    reader.onerror = () => reject(new Error(`could not read ${file.name}`));
+    reader.readAsDataURL(file);
+  });
+}
+
 $("say").addEventListener("submit", async (event) => {
   event.preventDefault();
   const input = $("say-text");
@@ -245,8 +255,11 @@ $("say").addEventListener("submit", async (event) => {
   if (!text) return;
   input.value = "";
   sending.push(text);
+  const picked = $("say-file").files[0];
   try {
-    await call("web/messages", { client_id: clientId(), text });
+    const file = picked ? await asUpload(picked) : undefined;
+    await call("web/messages", { client_id: clientId(), text, file });
+    $("say-file").value = "";
   } catch (error) {
     sending.splice(sending.indexOf(text), 1);
     input.value = text;
@@ -457,7 +470,7 @@ code { background: #eceff3; padding: .1rem .3rem; border-radius: 4px; }
 .buttons button { border: 1px solid var(--accent); color: var(--accent); background: #fff;
   border-radius: 6px; padding: .3rem .9rem; }
 #say { display: flex; gap: .5rem; align-items: center; margin-top: .5rem; }
-#say label { font-weight: 600; }
+#say label { font-weight: 600; } #say .attach { font-weight: 400; font-size: .85rem; color: var(--muted); }
 #say input { flex: 1; font: inherit; padding: .55rem .7rem; border: 1px solid var(--line); border-radius: 8px; }
 #say button, .sign-in button { background: var(--accent); color: #fff; border: 0;
   border-radius: 8px; padding: .55rem 1.2rem; }

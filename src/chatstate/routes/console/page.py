@@ -72,6 +72,8 @@ def console_page(csrf_token: str) -> str:
   <form id="say">
     <label for="say-text">Message to the bot</label>
     <input id="say-text" name="text" autocomplete="off" required maxlength="4096">
+    <label for="say-file" class="attach">Attach a file (up to 256 KiB)</label>
+    <input id="say-file" name="file" type="file">
     <button type="submit">Send</button>
   </form>
 </section>

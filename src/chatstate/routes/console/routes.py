@@ -12,7 +12,7 @@
     GET  /console/api/agent-conversation?agent=&id=  an agent conversation's messages
     GET  /console/api/web           this session's chat box: its thread's details
     GET  /console/api/file?thread=&id=&name=      a file the bot posted to a chat box
-    POST /console/api/web/messages  {client_id, text}: say something to the bot
+    POST /console/api/web/messages  {client_id, text, file?: {name, mime, data}}: say something
     POST /console/api/web/actions   {client_id, message_id, action_id, value}: press a button
 
 Everything but the sign-in page and the static files needs the session cookie; every POST
@@ -28,6 +28,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import parse_qsl
 
+from chatstate.chat.attachments import Attachment
 from chatstate.chat.events import Button, Inbound
 from chatstate.config import BotConfig
 from chatstate.conversations.agents import AGENT_NAME, Agents, NotFoundError, UnknownAgentError
@@ -61,6 +62,10 @@ logger = logging.getLogger("chatstate.routes.console")
 
 CONSOLE_PREFIX = "/console/"
 API = "/console/api/"
+# A file typed into the chat box: 256 KiB, base64 in a JSON body.
+MAX_UPLOAD_BYTES = 256 * 1024
+MAX_UPLOAD_BODY_BYTES = MAX_UPLOAD_BYTES * 4 // 3 + 8 * 1024
+UPLOAD_TTL_MS = 7 * 24 * 3600 * 1000
 MAX_CLIENT_ID_CHARS = 64
 CLIENT_ID = re.compile(r"[A-Za-z0-9_-]+")
 MAX_ID_CHARS = 512
@@ -330,14 +335,40 @@ class ConsoleApp:
         )
 
     async def _web_message(self, request: HttpRequest, session: Session) -> HttpResponse:
-        body = json_object(request.body, ("client_id", "text"))
+        body = json_object(
+            request.body, ("client_id", "text", "file"), max_bytes=MAX_UPLOAD_BODY_BYTES
+        )
         client_id = _client_id(body)
         text = text_field(body, "text", required=True, max_bytes=MAX_WEB_TEXT_CHARS * 4)
         assert text is not None
         if len(text) > MAX_WEB_TEXT_CHARS:
             raise ApiError(413, f"text is longer than {MAX_WEB_TEXT_CHARS} characters", "text")
-        await self._accept(WEB, web_message(session.id, client_id, text, self._clock()))
+        attachments = []
+        if body.get("file") is not None:
+            attachments.append(await self._keep_upload(session, client_id, body["file"]))
+        inbound = web_message(session.id, client_id, text, self._clock(), attachments)
+        await self._accept(WEB, inbound)
         return HttpResponse.json(202, {"accepted": True, "thread_id": web_thread(session.id)})
+
+    async def _keep_upload(self, session: Session, client_id: str, file: Any) -> Attachment:
+        """A file from the chat box, kept in the session thread's shard for its handler."""
+        if not isinstance(file, dict):
+            raise ApiError(422, "file must be an object {name, mime, data}", "file")
+        name = text_field(file, "name", required=True, max_bytes=255)
+        mime = text_field(file, "mime", max_bytes=255) or "application/octet-stream"
+        data = text_field(file, "data", required=True, max_bytes=MAX_UPLOAD_BODY_BYTES)
+        assert name is not None and data is not None
+        try:
+            content = base64.b64decode(data, validate=True)
+        except ValueError:
+            raise ApiError(422, "file.data must be base64", "file") from None
+        if len(content) > MAX_UPLOAD_BYTES:
+            raise ApiError(413, f"a file is at most {MAX_UPLOAD_BYTES} bytes", "file")
+        thread = web_thread(session.id)
+        key = f"thread-state:{thread}:upload:{client_id}"
+        await self._agents.state.set(key, data, UPLOAD_TTL_MS)
+        kind = "photo" if mime.startswith("image/") else "document"
+        return Attachment(kind, name, len(content), mime, key, WEB)
 
     async def _web_action(self, request: HttpRequest, session: Session) -> HttpResponse:
         body = json_object(request.body, ("client_id", "message_id", "action_id", "value"))
