@@ -498,3 +498,18 @@ def test_the_chat_box_shows_typing(replies_server: LocalServer, replies_page: Pa
     expect(transcript).to_contain_text("typed", timeout=WAIT_MS)
     # The signal lasts a few seconds after the last one: the status says so meanwhile.
     expect(replies_page.locator("#talk-status")).to_contain_text("typing", timeout=WAIT_MS)
+
+
+def test_the_chat_box_shows_a_modal_as_a_form_with_its_errors(
+    replies_server: LocalServer, replies_page: Page
+) -> None:
+    say(replies_page, "/order")
+    form = replies_page.get_by_role("form", name="New order")
+    expect(form).to_be_visible(timeout=WAIT_MS)
+    form.get_by_role("button", name="Submit").click()
+    expect(form.get_by_role("alert")).to_have_text("say what to order", timeout=WAIT_MS)
+    form.get_by_label("What to order").fill("tea")
+    form.get_by_role("button", name="Submit").click()
+    transcript = replies_page.get_by_role("list", name="Messages with the bot")
+    expect(transcript).to_contain_text("ordered tea (via command)", timeout=WAIT_MS)
+    expect(form).to_have_count(0)

@@ -3,6 +3,7 @@ migration, every other update harmlessly; routers, filters and middleware choosi
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -477,3 +478,105 @@ async def test_a_telegram_file_url_never_reaches_a_log_line_or_an_error(
     everything = caplog.text + repr(read)
     assert TELEGRAM_TOKEN not in everything and "/file/bot" not in everything
     assert read[-1][1] == "PlatformApiError"
+
+
+# --- 4. modals ---------------------------------------------------------------------------------
+
+
+def modal_bot(seen: Seen) -> Any:
+    from chatstate import Action
+    from chatstate.chat.content import Modal, Select, TextInput
+    from chatstate.chat.events import ModalSubmission
+
+    form = Modal(
+        "order",
+        "New order",
+        inputs=[
+            TextInput("item", "What to order"),
+            Select("size", [("Small", "s"), ("Large", "l")], "Size"),
+        ],
+    )
+
+    def setup(chat: Chat) -> None:
+        @chat.on_mention
+        async def offer(thread: Thread, message: Message) -> None:
+            from chatstate import Button
+
+            await thread.post("Order?", buttons=[Button("open", "Open the form")])
+
+        @chat.on_action("open")
+        async def open_form(thread: Thread, action: Action) -> None:
+            try:
+                await action.open_modal(form, context={"asked_in": thread.id})
+            except Exception as error:
+                seen.append(("error", f"{type(error).__name__}: {error}"))
+
+        @chat.on_command("order")
+        async def by_command(thread: Thread, command: Command) -> None:
+            await command.open_modal(form, context={"by": "command"})
+
+        @chat.on_modal_submit("order")
+        async def submitted(thread: Thread, submission: ModalSubmission) -> dict[str, str] | None:
+            if not submission.values.get("item"):
+                return {"item": "say what to order"}
+            seen.append(("submitted", (submission.values, submission.context)))
+            await thread.post(f"ordered {submission.values['item']} ({submission.values['size']})")
+            return None
+
+        @chat.on_modal_close("order")
+        async def closed(thread: Thread, submission: ModalSubmission) -> None:
+            seen.append(("closed", submission.context))
+
+    return setup
+
+
+async def test_a_slack_modal_opens_from_a_button_and_its_errors_show_in_the_form() -> None:
+    seen: Seen = []
+    async with BotTester(modal_bot(seen)) as bot:
+        channel = bot.slack.channel("C0123")
+        await channel.send("order", mention=True)
+        await channel.press("open")
+        [opened] = bot.apis.sent("views.open")
+        assert [b["block_id"] for b in opened["view"]["blocks"]] == ["item", "size"]
+        answer = await channel.submit_modal({"item": "", "size": "s"})
+        assert json.loads(answer.body) == {
+            "response_action": "errors",
+            "errors": {"item": "say what to order"},
+        }
+        answer = await channel.submit_modal({"item": "tea", "size": "l"})
+        assert (answer.status, answer.body) == (200, b"")
+        assert seen == [
+            ("submitted", ({"item": "tea", "size": "l"}, {"asked_in": channel.thread_id}))
+        ]
+        assert bot.replies[-1].text == "ordered tea (l)"
+
+
+async def test_a_slack_modal_opens_from_a_slash_command_and_its_close_is_heard() -> None:
+    seen: Seen = []
+    async with BotTester(modal_bot(seen)) as bot:
+        channel = bot.slack.channel("C0123")
+        await channel.slash("order")
+        assert bot.apis.sent("views.open")[0]["trigger_id"]
+        await channel.submit_modal({}, close=True)
+        assert seen == [("closed", {"by": "command"})]
+
+
+async def test_telegram_has_no_modals_and_says_so() -> None:
+    seen: Seen = []
+    async with BotTester(modal_bot(seen)) as bot:
+        chat = bot.telegram.private()
+        await chat.send("order")
+        await chat.press("open")
+        assert seen == [
+            ("error", "NotSupported: telegram has no modals: ask with buttons or messages instead")
+        ]
+
+
+async def test_the_console_shows_a_modal_as_a_form_and_takes_its_submission() -> None:
+    seen: Seen = []
+    async with BotTester(modal_bot(seen)) as bot:
+        session = bot.web.session()
+        await session.send("/order")
+        opened = await bot.state.get(f"thread-state:{session.thread_id}:open-modal")
+        assert opened["modal"]["callback_id"] == "order"
+        assert [i["id"] for i in opened["modal"]["inputs"]] == ["item", "size"]

@@ -4,12 +4,14 @@ in the documented shapes (the fakes refuse what the platforms refuse)."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 import pytest
@@ -446,3 +448,34 @@ def test_files_sent_to_the_bot_are_read_and_their_urls_never_logged(
     log = server.log_path.read_text()
     assert "DEBUG" in log
     assert TELEGRAM_TOKEN not in log and "/file/bot" not in log and "files-pri" not in log
+
+
+def test_a_slack_modal_from_a_slash_command_with_field_errors(
+    server: LocalServer, apis: FakeApis
+) -> None:
+    before = mark(apis)
+    body = slack_slash_command("order", "", "C0MODAL")
+    headers = slack_signed_headers(SLACK_SECRET, body, form=True)
+    assert (
+        httpx.post(f"{server.url}/webhooks/slack", content=body, headers=headers).status_code == 200
+    )
+    [opened] = new_calls(apis, before, "views.open", 1)
+    view = opened["view"]
+
+    def submit(item: str) -> httpx.Response:
+        state = {"values": {"item": {"item": {"type": "plain_text_input", "value": item}}}}
+        payload = {
+            "type": "view_submission",
+            "user": {"id": "U0ANN", "username": "ann"},
+            "view": {**view, "id": "V1", "state": state},
+        }
+        form = urlencode({"payload": json.dumps(payload)}).encode()
+        signed = slack_signed_headers(SLACK_SECRET, form, form=True)
+        return httpx.post(f"{server.url}/webhooks/slack", content=form, headers=signed, timeout=30)
+
+    refused = submit("")
+    assert refused.json() == {"response_action": "errors", "errors": {"item": "say what to order"}}
+    accepted = submit("tea")
+    assert (accepted.status_code, accepted.content) == (200, b"")
+    [sent] = new_calls(apis, before, "chat.postMessage", 1, "C0MODAL")
+    assert sent["text"] == "ordered tea (via command)"

@@ -8,8 +8,8 @@ import json
 from itertools import count
 from typing import Any
 
-from chatstate.chat.content import NotSupported, Reply
-from chatstate.chat.events import Action, Author, Inbound, Message
+from chatstate.chat.content import Modal, NotSupported, Reply
+from chatstate.chat.events import Action, Author, Event, Inbound, Message
 from chatstate.http.messages import HttpRequest, HttpResponse
 from chatstate.platforms.base import EditingStreamer, LockScope, Streamer, StreamTarget
 
@@ -60,6 +60,12 @@ class FakePlatform:
 
     async def open_dm(self, user_id: str) -> str:
         return f"fake:dm-{user_id}:"
+
+    async def open_modal(self, trigger: Event, modal: Modal, metadata: dict[str, str]) -> None:
+        raise NotSupported("fake has no modals")
+
+    def modal_answer(self, errors: dict[str, str] | None) -> HttpResponse:
+        return HttpResponse.text(200, "ok\n")
 
     def streamer(self, thread_id: str, target: StreamTarget) -> Streamer:
         return EditingStreamer(self, thread_id, lambda text: [text])

@@ -243,3 +243,74 @@ def card_from_json(data: dict[str, Any]) -> Card:
             select["placeholder"],
         ),
     )
+
+
+@dataclass(frozen=True)
+class TextInput:
+    id: str
+    label: str
+    multiline: bool = False
+    placeholder: str = ""
+    optional: bool = False
+
+
+@dataclass(frozen=True)
+class Modal:
+    """A form opened from a button press or a command: `await action.open_modal(Modal(...))`.
+    Its submission reaches `@chat.on_modal_submit(callback_id)`."""
+
+    callback_id: str
+    title: str
+    inputs: Sequence[TextInput | Select]
+    submit_label: str = "Submit"
+
+
+def check_modal(modal: Modal) -> Modal:
+    if not isinstance(modal, Modal):
+        raise TypeError(f"open_modal takes a Modal, not {type(modal).__name__}")
+    _check_text(modal.callback_id, "a modal's callback_id")
+    _check_text(modal.title, "a modal's title")
+    if not modal.callback_id or not modal.title:
+        raise ValueError("a modal needs a callback_id and a title")
+    if not modal.inputs:
+        raise ValueError(f"modal {modal.callback_id!r} has no inputs")
+    ids = set()
+    for field in modal.inputs:
+        if isinstance(field, Select):
+            _check_select(field)
+        elif isinstance(field, TextInput):
+            _check_text(field.label, "an input's label")
+            if not field.id or not field.label:
+                raise ValueError("a text input needs an id and a label")
+        else:
+            raise TypeError(f"a modal's inputs are TextInput or Select, not {type(field).__name__}")
+        if field.id in ids:
+            raise ValueError(f"modal {modal.callback_id!r} has two inputs with id {field.id!r}")
+        ids.add(field.id)
+    return modal
+
+
+def modal_to_json(modal: Modal) -> dict[str, Any]:
+    return {
+        "callback_id": modal.callback_id,
+        "title": modal.title,
+        "submit_label": modal.submit_label,
+        "inputs": [
+            {
+                "type": "select",
+                "id": f.id,
+                "label": f.placeholder,
+                "options": [list(o) for o in f.options],
+            }
+            if isinstance(f, Select)
+            else {
+                "type": "text",
+                "id": f.id,
+                "label": f.label,
+                "multiline": f.multiline,
+                "placeholder": f.placeholder,
+                "optional": f.optional,
+            }
+            for f in modal.inputs
+        ],
+    }

@@ -86,7 +86,17 @@ class Action:
     raw: JsonValue = None
 
     def to_json(self) -> dict[str, Any]:
-        return {"_type": "chat:Action", **self.__dict__, "user": self.user.__dict__.copy()}
+        fields = {k: v for k, v in self.__dict__.items() if not k.startswith("_")}
+        return {"_type": "chat:Action", **fields, "user": self.user.__dict__.copy()}
+
+    async def open_modal(self, modal: Any, context: Any = None) -> None:
+        """Open a form in answer to this press (Slack, the console); Telegram has no modals
+        (NotSupported). Its submission reaches `@chat.on_modal_submit(modal.callback_id)` with
+        `context`, kept in the thread's state for an hour."""
+        opener = getattr(self, "_open_modal", None)
+        if opener is None:
+            raise RuntimeError("open a modal from the handler this press reached")
+        await opener(modal, context)
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Action:
@@ -160,7 +170,29 @@ class Update:
         return {"_type": "chat:Update", **self.__dict__}
 
 
-Event = Message | Action | Reaction | Membership | Migration | Update
+@dataclass(frozen=True)
+class ModalSubmission:
+    """A modal's form sent (`closed` False) or dismissed (`closed` True): its values by input
+    id, and the context `open_modal` stored with it."""
+
+    id: str
+    thread_id: str
+    channel_id: str
+    platform: str
+    callback_id: str
+    user: Author
+    values: dict[str, str]
+    closed: bool = False
+    # Where open_modal kept the context (a thread-state key), restored before the handler runs.
+    context_key: str = ""
+    context: JsonValue = None
+    raw: JsonValue = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"_type": "chat:ModalSubmission", **self.__dict__, "user": self.user.__dict__.copy()}
+
+
+Event = Message | Action | Reaction | Membership | Migration | Update | ModalSubmission
 
 
 def event_from_json(data: dict[str, Any]) -> Event:
@@ -172,6 +204,8 @@ def event_from_json(data: dict[str, Any]) -> Event:
         return Reaction(**{**fields, "user": Author(**fields["user"])})
     if kind == "chat:Membership":
         return Membership(**{**fields, "user": Author(**fields["user"])})
+    if kind == "chat:ModalSubmission":
+        return ModalSubmission(**{**fields, "user": Author(**fields["user"])})
     if kind == "chat:Migration":
         return Migration(**fields)
     if kind == "chat:Update":
@@ -200,11 +234,22 @@ class Inbound:
     # The body of the 200 that acknowledges it (a Slack slash command's must be empty, or
     # Slack shows it to the user).
     acknowledgement: bytes = b"ok\n"
+    # Answered by its handler's result, not after a durable accept (a modal's submission,
+    # whose field errors go back in the response).
+    answered_by_handler: bool = False
 
 
 def inbound_to_json(inbound: Inbound) -> dict[str, Any]:
-    return {"events": [e.to_json() for e in inbound.events], "delivery_id": inbound.delivery_id}
+    return {
+        "events": [e.to_json() for e in inbound.events],
+        "delivery_id": inbound.delivery_id,
+        "answered_by_handler": inbound.answered_by_handler,
+    }
 
 
 def inbound_from_json(data: dict[str, Any]) -> Inbound:
-    return Inbound([event_from_json(e) for e in data["events"]], data.get("delivery_id"))
+    return Inbound(
+        [event_from_json(e) for e in data["events"]],
+        data.get("delivery_id"),
+        answered_by_handler=bool(data.get("answered_by_handler")),
+    )

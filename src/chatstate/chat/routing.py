@@ -59,6 +59,17 @@ class Command:
     args: str
     message: Message
 
+    async def open_modal(self, modal: Any, context: Any = None) -> None:
+        """Open a form (Slack, the console); see chatstate.chat.content.Modal."""
+        await open_modal_for(self, modal, context)
+
+
+async def open_modal_for(event: Any, modal: Any, context: Any) -> None:
+    opener = getattr(event, "_open_modal", None)
+    if opener is None:
+        raise RuntimeError("open a modal from the handler its button press or command reached")
+    await opener(modal, context)
+
 
 @dataclass(frozen=True)
 class Handler:
@@ -162,6 +173,16 @@ class Router:
         """Updates nothing else models, raw: `handler(thread, update)` with .kind and .raw
         (a Telegram update field such as "poll", a Slack event type such as "channel_rename")."""
         return lambda fn: self._add("update", fn, key=kind)
+
+    def on_modal_submit(self, callback_id: str) -> Decorator:
+        """A modal's form sent: `handler(thread, submission)` with .values (by input id) and
+        .context (what open_modal kept); return {input id: error} to show errors in the form
+        (Slack, the console), or None to close it."""
+        return lambda fn: self._add("modal_submit", fn, key=callback_id)
+
+    def on_modal_close(self, callback_id: str) -> Decorator:
+        """A modal dismissed without sending: `handler(thread, submission)`."""
+        return lambda fn: self._add("modal_close", fn, key=callback_id)
 
     def middleware(self, fn: Middleware) -> Middleware:
         """Wraps every handler of this router and those it includes: `async def mw(handler,

@@ -16,11 +16,13 @@ import contextlib
 import dataclasses
 import inspect
 import logging
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from chatstate.chat.concurrency import Concurrency
+from chatstate.chat.content import Modal, check_modal
 from chatstate.chat.events import (
     Action,
     Event,
@@ -28,6 +30,7 @@ from chatstate.chat.events import (
     Membership,
     Message,
     Migration,
+    ModalSubmission,
     Reaction,
     Update,
     event_from_json,
@@ -61,6 +64,8 @@ MessageHandler = Callable[..., Awaitable[None]]
 AgentResponder = Callable[[Any], Any]
 # What `chat.respond(thread, message)` asks: the reply's text, or its chunks as they come.
 ThreadResponder = Callable[[Thread, Message], "Awaitable[str] | AsyncIterator[str]"]
+# What open_modal keeps for the submission, and for how long.
+MODAL_CONTEXT_TTL_MS = 3600_000
 # A scheduled post is claimed for this long while it is sent; then it may be claimed again.
 SEND_LEASE_MS = 60_000
 
@@ -533,9 +538,14 @@ class Chat(Router):
         """Choose the handlers of `event` (chat/routing.py says in which order) and run them."""
         if isinstance(event, Action):
             await self._acknowledge(platform, event)
+            object.__setattr__(event, "_open_modal", self._modal_opener(platform, event))
             await self._run(
                 self._chosen("action", event, key=event.action_id), thread, event, context
             )
+        elif isinstance(event, ModalSubmission):
+            restored = await self._with_context(event)
+            chosen = self._chosen("modal_close", restored, key=event.callback_id)
+            await self._run(chosen, thread, restored, context)
         elif isinstance(event, Reaction):
             chosen = [
                 (h, m)
@@ -570,6 +580,9 @@ class Chat(Router):
             chosen = self._chosen("command", message, key=message.command["name"])
             if chosen:
                 command = Command(message.command["name"], message.command["args"], message)
+                object.__setattr__(
+                    command, "_open_modal", self._modal_opener(thread._platform, message)
+                )
                 await self._run(chosen, thread, command, context)
                 return
         subscribed = hints.get(message.id)
@@ -619,6 +632,47 @@ class Chat(Router):
                     await handler.fn(thread, event)
 
             await call_handler(handler, middleware, event, context, run)
+
+    def _modal_opener(self, platform: Platform, trigger: Event) -> Any:
+        async def open_modal(modal: Modal, context: Any) -> None:
+            check_modal(modal)
+            key = f"thread-state:{trigger.thread_id}:modal:{uuid.uuid4().hex}"
+            await self.state.set(key, context, MODAL_CONTEXT_TTL_MS)
+            await platform.open_modal(trigger, modal, {"thread": trigger.thread_id, "key": key})
+
+        return open_modal
+
+    async def _with_context(self, submission: ModalSubmission) -> ModalSubmission:
+        if not submission.context_key.startswith("thread-state:"):
+            return submission
+        return dataclasses.replace(submission, context=await self.state.get(submission.context_key))
+
+    async def submit(self, platform_name: str, inbound: Inbound) -> dict[str, str] | None:
+        """A modal's submission, answered by its handlers at once: the field errors to show
+        (by input id), or None once it is accepted (its stored context is then removed)."""
+        [event] = inbound.events
+        if not isinstance(event, ModalSubmission):
+            raise ValueError("only a modal's submission is answered by its handler")
+        submission = await self._with_context(event)
+        thread = self.thread(submission.thread_id)
+        context = Context()
+        for handler, middleware in self._chosen("modal_submit", submission, key=event.callback_id):
+
+            async def run(event: Any, context: Context, handler: Handler = handler) -> Any:
+                if handler.wants_context:
+                    return await handler.fn(thread, event, context)
+                return await handler.fn(thread, event)
+
+            try:
+                result = await call_handler(handler, middleware, submission, context, run)
+            except Exception:
+                logger.exception("modal %s submit handler failed", event.callback_id)
+                return None
+            if isinstance(result, dict) and result:
+                return {str(field): str(error) for field, error in result.items()}
+        if submission.context_key.startswith("thread-state:"):
+            await self.state.delete(submission.context_key)
+        return None
 
     async def _migrate(self, migration: Migration) -> None:
         """A Telegram group became a supergroup: its subscription, state and history move to

@@ -83,7 +83,17 @@ class IngressWorker(WorkerEntrypoint):  # type: ignore[misc]
                 name = f"{MESSENGER_NAME}:{inbound.events[0].channel_id}"
             await self.env.MESSENGER.getByName(name).accept(platform, inbound_to_json(inbound))
 
-        ingress = Ingress(platforms, forward, wall_clock_ms)
+        async def submit(platform: str, inbound: Inbound) -> dict[str, str] | None:
+            # A modal's submission is answered in the parent of the thread it came from.
+            channel = inbound.events[0].channel_id
+            name = f"{MESSENGER_NAME}:{channel}" if config.messenger_per_channel else MESSENGER_NAME
+            answer = await self.env.MESSENGER.getByName(name).submit(
+                platform, inbound_to_json(inbound)
+            )
+            errors = answer["errors"]
+            return None if errors is None else {str(k): str(v) for k, v in dict(errors).items()}
+
+        ingress = Ingress(platforms, forward, wall_clock_ms, submit)
         return to_response(await ingress.handle(http_request))
 
     async def _console(self, http_request: HttpRequest, config: BotConfig) -> Any:

@@ -88,6 +88,7 @@ class BotMessenger(DurableObject):  # type: ignore[misc]
                 accept=self._accept,
                 on_cloudflare=True,
                 commands=self._chat.commands(),
+                submit=self._chat.submit,
             )
         self._recovered = False
         # Whether this instance armed its alarm: asking storage on every message costs a call.
@@ -148,6 +149,11 @@ class BotMessenger(DurableObject):  # type: ignore[misc]
             if alarm is None or int(alarm) > recheck:
                 await self.ctx.storage.setAlarm(recheck)
             self._alarm_armed = True
+
+    async def submit(self, platform: str, inbound: dict[str, Any]) -> dict[str, Any]:
+        """RPC from the ingress: a modal's submission, answered by its handlers at once."""
+        await self._ready()
+        return {"errors": await self._chat.submit(platform, inbound_from_json(inbound))}
 
     async def api(self, request: dict[str, Any]) -> dict[str, Any]:
         """RPC from the ingress: one request of the conversation API, or a post to one of this

@@ -48,7 +48,7 @@ class LocalRuntime:
         self.chat = bot.chat
         # The web platform's messages come from the console, never from a webhook.
         webhooks = {name: p for name, p in self.chat.platforms.items() if name != WEB}
-        self.ingress = Ingress(webhooks, self.chat.accept, self.state.clock)
+        self.ingress = Ingress(webhooks, self.chat.accept, self.state.clock, self.chat.submit)
         agents = Agents(self.state)
         self.api = build_conversation_api(config, bot, agents, self.http)
         self.thread_posts = ThreadPostsApi(self.chat, config.api_token)
@@ -61,6 +61,7 @@ class LocalRuntime:
             accept=self.chat.accept,
             on_cloudflare=False,
             commands=self.chat.commands(),
+            submit=self.chat.submit,
         )
         hub = LiveHub()
         if isinstance(self.state, LocalStateAdapter):

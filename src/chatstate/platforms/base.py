@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
 from chatstate.chat.attachments import Attachment, AttachmentError, AttachmentTooLarge
-from chatstate.chat.content import NotSupported, Reply
-from chatstate.chat.events import Action, Inbound, Message
+from chatstate.chat.content import Modal, NotSupported, Reply
+from chatstate.chat.events import Action, Event, Inbound, Message
 from chatstate.http.client import HttpClient, HttpResult, ResponseTooLarge
 from chatstate.http.messages import HttpRequest, HttpResponse
 
@@ -116,6 +116,15 @@ class Platform(Protocol):
         ...
 
     def streamer(self, thread_id: str, target: StreamTarget) -> Streamer: ...
+
+    async def open_modal(self, trigger: Event, modal: Modal, metadata: dict[str, str]) -> None:
+        """Open `modal` in answer to `trigger` (a press, a command); `metadata` comes back with
+        its submission."""
+        ...
+
+    def modal_answer(self, errors: dict[str, str] | None) -> HttpResponse:
+        """The webhook's answer to a modal's submission: its field errors, or close it."""
+        ...
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,17 @@ from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 from chatstate.chat.attachments import Attachment, AttachmentError
-from chatstate.chat.content import Card, File, LinkButton, Markdown, NotSupported, Reply, Select
+from chatstate.chat.content import (
+    Card,
+    File,
+    LinkButton,
+    Markdown,
+    Modal,
+    NotSupported,
+    Reply,
+    Select,
+    TextInput,
+)
 from chatstate.chat.events import (
     Action,
     Author,
@@ -29,6 +39,7 @@ from chatstate.chat.events import (
     Inbound,
     Membership,
     Message,
+    ModalSubmission,
     Reaction,
     Update,
 )
@@ -219,6 +230,36 @@ class SlackPlatform:
         if answer.status != 200:
             raise PlatformApiError(f"slack response_url answered HTTP {answer.status}")
         return []
+
+    async def open_modal(self, trigger: Event, modal: Modal, metadata: dict[str, str]) -> None:
+        """views.open with the trigger of a button press or a slash command (valid 3 s)."""
+        if isinstance(trigger, Action):
+            trigger_id = trigger.id.split(":", 1)[0]
+        else:
+            raw = trigger.raw if isinstance(trigger.raw, dict) else {}
+            trigger_id = str(raw.get("trigger_id") or "")
+        if not trigger_id:
+            raise NotSupported("slack opens a modal only for a button press or a slash command")
+        if len(modal.title) > MODAL_TITLE_LIMIT:
+            raise ValueError(f"a Slack modal's title is at most {MODAL_TITLE_LIMIT} characters")
+        view = {
+            "type": "modal",
+            "callback_id": modal.callback_id,
+            "title": {"type": "plain_text", "text": modal.title},
+            "submit": {"type": "plain_text", "text": modal.submit_label[:MODAL_TITLE_LIMIT]},
+            "close": {"type": "plain_text", "text": "Cancel"},
+            "notify_on_close": True,
+            "private_metadata": json.dumps(metadata),
+            "blocks": [_input_block(field) for field in modal.inputs],
+        }
+        await self._call("views.open", {"trigger_id": trigger_id, "view": view})
+
+    def modal_answer(self, errors: dict[str, str] | None) -> HttpResponse:
+        # Errors are shown under their inputs (block ids are the inputs' ids); an empty 200
+        # closes the modal.
+        if errors:
+            return HttpResponse.json(200, {"response_action": "errors", "errors": errors})
+        return HttpResponse(200, b"", {"content-type": "text/plain"})
 
     async def open_dm(self, user_id: str) -> str:
         if not SLACK_ID.fullmatch(user_id):
@@ -496,6 +537,74 @@ def _edit(event: dict[str, Any], bot_user_ids: set[Any]) -> Message | None:
     return replace(edited, id=f"{edited.id}:edit:{edit_ts}", is_edit=True)
 
 
+MODAL_TITLE_LIMIT = 24
+
+
+def _input_block(field: TextInput | Select) -> dict[str, Any]:
+    if isinstance(field, Select):
+        element: dict[str, Any] = {
+            "type": "static_select",
+            "action_id": field.id,
+            "options": [
+                {"text": {"type": "plain_text", "text": label[:OPTION_TEXT_LIMIT]}, "value": value}
+                for label, value in field.options
+            ],
+        }
+        return {
+            "type": "input",
+            "block_id": field.id,
+            "label": {"type": "plain_text", "text": field.placeholder[:2000]},
+            "element": element,
+        }
+    element = {"type": "plain_text_input", "action_id": field.id, "multiline": field.multiline}
+    if field.placeholder:
+        element["placeholder"] = {"type": "plain_text", "text": field.placeholder[:150]}
+    return {
+        "type": "input",
+        "block_id": field.id,
+        "label": {"type": "plain_text", "text": field.label[:2000]},
+        "optional": field.optional,
+        "element": element,
+    }
+
+
+def _submission(payload: dict[str, Any], closed: bool) -> Inbound:
+    """view_submission (answered by its handler at once) or view_closed (queued)."""
+    view = payload.get("view")
+    if not isinstance(view, dict):
+        raise WebhookRejected(HttpResponse.text(400, "view must be an object\n"))
+    try:
+        metadata = loads_json(view.get("private_metadata") or "{}")
+    except ValueError:
+        metadata = {}
+    thread = metadata.get("thread") if isinstance(metadata, dict) else None
+    if not isinstance(thread, str) or not thread.startswith("slack:"):
+        return Inbound()  # not a modal this bot opened
+    channel, _, _ = _checked_ids(thread.split(":")[1], None, None)
+    values: dict[str, str] = {}
+    blocks = ((view.get("state") or {}).get("values")) or {}
+    for block in blocks.values() if isinstance(blocks, dict) else []:
+        for action_id, element in block.items() if isinstance(block, dict) else []:
+            if isinstance(element, dict):
+                chosen = element.get("selected_option") or {}
+                value = element.get("value") if "value" in element else chosen.get("value")
+                values[str(action_id)] = "" if value is None else str(value)
+    user = payload["user"] if isinstance(payload.get("user"), dict) else {}
+    view_id = str(view.get("id") or "")[:64]
+    event = ModalSubmission(
+        id=f"{view_id}:{'closed' if closed else 'submitted'}",
+        thread_id=thread,
+        channel_id=f"slack:{channel}",
+        platform="slack",
+        callback_id=str(view.get("callback_id") or ""),
+        user=Author(user_id=str(user.get("id", "")), user_name=str(user.get("username", ""))),
+        values=values,
+        closed=closed,
+        context_key=str(metadata.get("key") or ""),
+    )
+    return Inbound([event], view_id or None, answered_by_handler=not closed)
+
+
 def _interaction(body: bytes) -> Inbound:
     fields = parse_qs(body.decode(errors="replace"))
     try:
@@ -504,6 +613,8 @@ def _interaction(body: bytes) -> Inbound:
         raise WebhookRejected(
             HttpResponse.text(400, "interaction has no JSON payload\n")
         ) from error
+    if isinstance(payload, dict) and payload.get("type") in ("view_submission", "view_closed"):
+        return _submission(payload, closed=payload["type"] == "view_closed")
     if not isinstance(payload, dict) or payload.get("type") != "block_actions":
         return Inbound()
     channel_field, message, user = (payload.get(f) for f in ("channel", "message", "user"))

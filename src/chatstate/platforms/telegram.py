@@ -15,7 +15,16 @@ from collections.abc import Sequence
 from typing import Any
 
 from chatstate.chat.attachments import Attachment, AttachmentError, AttachmentTooLarge
-from chatstate.chat.content import Card, File, LinkButton, Markdown, NotSupported, Reply, Select
+from chatstate.chat.content import (
+    Card,
+    File,
+    LinkButton,
+    Markdown,
+    Modal,
+    NotSupported,
+    Reply,
+    Select,
+)
 from chatstate.chat.events import (
     Action,
     Author,
@@ -238,6 +247,12 @@ class TelegramPlatform:
 
     async def send_ephemeral(self, thread_id: str, user_id: str, reply: Reply) -> None:
         raise NotSupported("telegram has no ephemeral messages: every member sees what a bot posts")
+
+    async def open_modal(self, trigger: Event, modal: Modal, metadata: dict[str, str]) -> None:
+        raise NotSupported("telegram has no modals: ask with buttons or messages instead")
+
+    def modal_answer(self, errors: dict[str, str] | None) -> HttpResponse:
+        return HttpResponse.text(200, "ok\n")
 
     async def open_dm(self, user_id: str) -> str:
         if not user_id.isdigit():

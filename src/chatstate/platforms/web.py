@@ -16,8 +16,8 @@ import uuid
 from typing import Any
 
 from chatstate.chat.attachments import Attachment, AttachmentError, AttachmentTooLarge
-from chatstate.chat.content import File, NotSupported, Reply, card_to_json
-from chatstate.chat.events import Action, Author, Button, Inbound, Message
+from chatstate.chat.content import File, Modal, NotSupported, Reply, card_to_json, modal_to_json
+from chatstate.chat.events import Action, Author, Button, Event, Inbound, Message
 from chatstate.http.messages import HttpRequest, HttpResponse
 from chatstate.platforms.base import LockScope, Streamer, StreamTarget, WebhookRejected
 from chatstate.state.adapter import StateAdapter
@@ -29,6 +29,7 @@ MAX_WEB_FILE_BYTES = 1024 * 1024
 FILE_TTL_MS = 7 * 24 * 3600 * 1000
 DRAFT_TTL_MS = 60_000
 TYPING_TTL_MS = 6_000
+MODAL_TTL_MS = 3600_000
 
 
 def web_thread(session_id: str) -> str:
@@ -95,6 +96,14 @@ class WebPlatform:
 
     async def open_dm(self, user_id: str) -> str:
         raise NotSupported("web: the console's chat box opens its own conversations")
+
+    async def open_modal(self, trigger: Event, modal: Modal, metadata: dict[str, str]) -> None:
+        """The chat box shows the form until it is sent or dismissed."""
+        opened = {"modal": modal_to_json(modal), "metadata": metadata}
+        await self._state.set(open_modal_key(trigger.thread_id), opened, MODAL_TTL_MS)
+
+    def modal_answer(self, errors: dict[str, str] | None) -> HttpResponse:
+        return HttpResponse.json(422 if errors else 200, {"errors": errors or {}})
 
     def streamer(self, thread_id: str, target: StreamTarget) -> Streamer:
         return _DraftStreamer(self, thread_id)
@@ -166,6 +175,10 @@ class _DraftStreamer:
         sent = await self._platform.send(self._thread_id, Reply(text))
         await self._platform.show_draft(self._thread_id, None)
         return sent
+
+
+def open_modal_key(thread_id: str) -> str:
+    return f"thread-state:{thread_id}:open-modal"
 
 
 def draft_key(thread_id: str) -> str:

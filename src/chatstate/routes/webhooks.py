@@ -17,6 +17,8 @@ from chatstate.ports import Clock
 logger = logging.getLogger("chatstate.routes.webhooks")
 
 Accept = Callable[[str, Inbound], Awaitable[None]]
+# Runs a modal submission's handlers at once; their field errors, or None.
+Submit = Callable[[str, Inbound], Awaitable["dict[str, str] | None"]]
 WEBHOOK_PREFIX = "/webhooks/"
 KNOWN_PLATFORMS = {
     "telegram": "set TELEGRAM_BOT_TOKEN and TELEGRAM_WEBHOOK_SECRET",
@@ -25,10 +27,17 @@ KNOWN_PLATFORMS = {
 
 
 class Ingress:
-    def __init__(self, platforms: Mapping[str, Platform], accept: Accept, clock: Clock) -> None:
+    def __init__(
+        self,
+        platforms: Mapping[str, Platform],
+        accept: Accept,
+        clock: Clock,
+        submit: Submit | None = None,
+    ) -> None:
         self._platforms = platforms
         self._accept = accept
         self._clock = clock
+        self._submit = submit
 
     async def handle(self, request: HttpRequest) -> HttpResponse:
         if request.path == "/health":
@@ -55,6 +64,13 @@ class Ingress:
         if isinstance(parsed, HttpResponse):
             return parsed
         logger.debug("%s delivery %s: %d event(s)", name, parsed.delivery_id, len(parsed.events))
+        if parsed.answered_by_handler and parsed.events and self._submit is not None:
+            try:
+                errors = await self._submit(name, parsed)
+            except Exception:
+                logger.exception("a %s modal submission failed", name)
+                return HttpResponse.text(503, "the submission failed; retry later\n")
+            return platform.modal_answer(errors)
         if parsed.events:
             try:
                 await self._accept(name, parsed)

@@ -22,6 +22,7 @@ import time
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
+from urllib.parse import urlencode
 
 from chatstate.chat.attachments import Attachment
 from chatstate.chat.concurrency import Concurrency
@@ -32,7 +33,7 @@ from chatstate.chat.history import latest_versions
 from chatstate.chat.runtime import Chat
 from chatstate.chat.work_index import ShardWorkIndex
 from chatstate.compose import BotSetup
-from chatstate.http.messages import HttpRequest
+from chatstate.http.messages import HttpRequest, HttpResponse
 from chatstate.platforms.base import StreamTarget
 from chatstate.platforms.pacing import Pacer
 from chatstate.platforms.slack import SlackPlatform
@@ -266,7 +267,7 @@ class BotTester:
         )
         self.setup(self._chat)
         self._ingress = Ingress(
-            {"telegram": telegram, "slack": slack}, self._chat.accept, self.time
+            {"telegram": telegram, "slack": slack}, self._chat.accept, self.time, self._chat.submit
         )
         self._state = state
         return self
@@ -354,7 +355,7 @@ class BotTester:
 
     # --- delivering ----------------------------------------------------------------------------
 
-    async def deliver(self, path: str, body: bytes, headers: dict[str, str]) -> None:
+    async def deliver(self, path: str, body: bytes, headers: dict[str, str]) -> HttpResponse:
         """POST a webhook through the routes, then let handlers run; fails unless it is 200."""
         if self._ingress is None:
             raise RuntimeError("use the tester as `async with BotTester(setup) as bot:`")
@@ -365,6 +366,7 @@ class BotTester:
                 f"{path} answered {response.status}: {response.body.decode(errors='replace')}"
             )
         await self.settle()
+        return response
 
 
 class TelegramDriver:
@@ -565,6 +567,40 @@ class SlackChannel:
             ],
         }
         await self._post(json.dumps(payloads.slack_event(event)).encode(), form=False)
+
+    async def submit_modal(self, values: dict[str, str], *, close: bool = False) -> HttpResponse:
+        """Send (or, with close, dismiss) the modal the bot opened last, as Slack posts it;
+        the webhook's answer (a view_submission's is the handler's field errors)."""
+        opened = self.tester.apis.sent("views.open")
+        if not opened:
+            raise AssertionError("the bot opened no modal")
+        view = opened[-1]["view"]
+        state = {
+            "values": {
+                block["block_id"]: {
+                    block["block_id"]: {
+                        "type": block["element"]["type"],
+                        "value": values.get(block["block_id"]),
+                    }
+                    if block["element"]["type"] == "plain_text_input"
+                    else {
+                        "type": "static_select",
+                        "selected_option": {"value": values.get(block["block_id"])},
+                    }
+                }
+                for block in view["blocks"]
+            }
+        }
+        payload = {
+            "type": "view_closed" if close else "view_submission",
+            "user": {"id": self.user_id, "username": self.username},
+            "view": {**view, "id": f"V{next(_ids)}", "state": state},
+        }
+        body = urlencode({"payload": json.dumps(payload)}).encode()
+        headers = payloads.slack_signed_headers(
+            SLACK_SECRET, body, self.tester.time.now_ms // 1000, form=True
+        )
+        return await self.tester.deliver("/webhooks/slack", body, headers)
 
     async def slash(self, command: str, text: str = "") -> None:
         """A slash command typed in this channel."""

@@ -33,7 +33,16 @@ TELEGRAM_TAGS = {
 TELEGRAM_TEXT_LIMIT = 4096
 TELEGRAM_CAPTION_LIMIT = 1024
 TELEGRAM_MAX_BUTTONS = 100
-SLACK_BLOCK_TYPES = {"section", "header", "actions", "image", "divider", "context", "markdown"}
+SLACK_BLOCK_TYPES = {
+    "section",
+    "header",
+    "actions",
+    "image",
+    "divider",
+    "context",
+    "markdown",
+    "input",
+}
 
 
 @dataclass(frozen=True)
@@ -442,6 +451,18 @@ class PlatformApis:
             raise Refused(200, {"ok": False, "error": "file_not_found"})
         return {"files": [{"id": f["id"], "title": f.get("title", "")} for f in files]}
 
+    def _sl_views_open(self, payload: dict[str, Any]) -> dict[str, Any]:
+        if not payload.get("trigger_id"):
+            raise Refused(200, {"ok": False, "error": "invalid_trigger_id"})
+        view = payload.get("view")
+        if not isinstance(view, dict) or view.get("type") != "modal":
+            raise Refused(200, {"ok": False, "error": "invalid_arguments"})
+        _text_object(view.get("title"), 24, "/view/title", ("plain_text",))
+        if len(str(view.get("private_metadata", ""))) > 3000:
+            raise _invalid("private_metadata is at most 3000 characters [json-pointer:/view]")
+        _check_blocks(view.get("blocks") or [])
+        return {"view": {**view, "id": f"V{next(self._ids)}"}}
+
     def _sl_chat_startStream(self, payload: dict[str, Any]) -> dict[str, Any]:
         if not payload.get("channel") or not payload.get("thread_ts"):
             raise Refused(200, {"ok": False, "error": "invalid_arguments"})
@@ -523,6 +544,13 @@ def _check_blocks(blocks: Any) -> None:
         elif kind == "image":
             if not block.get("image_url") or not block.get("alt_text"):
                 raise _invalid(f"an image needs image_url and alt_text [json-pointer:{where}]")
+        elif kind == "input":
+            _text_object(block.get("label"), 2000, f"{where}/label", ("plain_text",))
+            element = block.get("element") or {}
+            if element.get("type") not in ("plain_text_input", "static_select"):
+                raise _invalid(f"unsupported input element [json-pointer:{where}/element]")
+            if element.get("type") == "static_select":
+                _check_element(element, f"{where}/element")
         elif kind == "actions":
             elements = block.get("elements")
             if not isinstance(elements, list) or not 1 <= len(elements) <= 25:

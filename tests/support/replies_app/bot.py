@@ -7,8 +7,8 @@ from collections.abc import AsyncIterator
 from datetime import timedelta
 
 from chatstate import Action, Button, Chat, Command, Filter, Message, Thread
-from chatstate.chat.content import Card, File, LinkButton, Markdown, Select
-from chatstate.chat.events import Membership, Reaction, Update
+from chatstate.chat.content import Card, File, LinkButton, Markdown, Modal, Select, TextInput
+from chatstate.chat.events import Membership, ModalSubmission, Reaction, Update
 
 
 async def words(*pieces: str) -> AsyncIterator[str]:
@@ -21,6 +21,8 @@ async def slow_words(*pieces: str) -> AsyncIterator[str]:
         yield piece
         await asyncio.sleep(0.8)
 
+
+ORDER_FORM = Modal("order", "New order", inputs=[TextInput("item", "What to order")])
 
 CARD = Card(
     title="Order 42",
@@ -94,6 +96,18 @@ def setup(chat: Chat) -> None:
         for attachment in message.attachments:
             data = await attachment.read(max_bytes=10_000)
             await thread.post(f"read {attachment.name}: {data.decode()}")
+
+    @chat.on_command("order", description="Open the order form")
+    async def order(thread: Thread, command: Command) -> None:
+        await command.open_modal(ORDER_FORM, context={"via": "command"})
+
+    @chat.on_modal_submit("order")
+    async def ordered(thread: Thread, submission: ModalSubmission) -> dict[str, str] | None:
+        item = submission.values.get("item", "").strip()
+        if not item:
+            return {"item": "say what to order"}
+        await thread.post(f"ordered {item} (via {submission.context['via']})")
+        return None
 
     @chat.on_update("poll")
     async def poll(thread: Thread, update: Update) -> None:

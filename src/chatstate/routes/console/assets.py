@@ -220,10 +220,55 @@ async function refreshTalk() {
   }
   const atEnd = list.scrollTop + list.clientHeight >= list.scrollHeight - 8;
   reconcile(list, shown);
+  showModal(thread.modal);
   if (atEnd) list.scrollTop = list.scrollHeight;
   const busy = thread.lock || (thread.queue && thread.queue.depth);
   const status = thread.typing ? "The bot is typing…" : busy ? "The bot is working on it…" : "";
   if ($("talk-status").textContent !== status) $("talk-status").textContent = status;
+}
+
+// A modal the bot opened: a form under the transcript until it is sent or dismissed.
+let shownModal = null;
+function showModal(modal) {
+  const holder = $("modal");
+  const key = modal ? JSON.stringify(modal) : null;
+  if (key === shownModal) return;  // the same form stays, with what was typed into it
+  shownModal = key;
+  holder.hidden = !modal;
+  if (!modal) { holder.replaceChildren(); return; }
+  const form = el("form", { "aria-label": modal.title },
+    el("h2", { text: modal.title }));
+  for (const input of modal.inputs) {
+    const id = `modal-${input.id}`;
+    form.append(el("label", { for: id, text: input.label || input.id }));
+    if (input.type === "select") {
+      const select = el("select", { id, name: input.id });
+      for (const [label, value] of input.options) select.append(el("option", { value, text: label }));
+      form.append(select);
+    } else {
+      form.append(el(input.multiline ? "textarea" : "input", { id, name: input.id,
+        placeholder: input.placeholder || "" }));
+    }
+    form.append(el("p", { class: "error", id: `${id}-error`, role: "alert" }));
+  }
+  const send = async (close) => {
+    const values = Object.fromEntries(new FormData(form).entries());
+    const response = await fetch("/console/api/web/modal", { method: "POST",
+      headers: { "content-type": "application/json", "x-console-csrf": csrf },
+      body: JSON.stringify(close ? { close: true } : { values }) });
+    const answer = await response.json();
+    for (const node of form.querySelectorAll(".error")) node.textContent = "";
+    for (const [field, error] of Object.entries(answer.errors || {})) {
+      const node = $(`modal-${field}-error`);
+      if (node) node.textContent = error;
+    }
+    if (response.ok) { shownModal = null; holder.hidden = true; holder.replaceChildren(); }
+  };
+  form.addEventListener("submit", (event) => { event.preventDefault(); send(false); });
+  form.append(el("div", { class: "buttons" },
+    el("button", { type: "submit", text: modal.submit_label }),
+    el("button", { type: "button", text: "Cancel", onclick: () => send(true) })));
+  holder.replaceChildren(form);
 }
 
 async function press(message, button) {
@@ -475,6 +520,9 @@ code { background: #eceff3; padding: .1rem .3rem; border-radius: 4px; }
 #say button, .sign-in button { background: var(--accent); color: #fff; border: 0;
   border-radius: 8px; padding: .55rem 1.2rem; }
 #talk-status { min-height: 1.3rem; color: var(--muted); }
+#modal form { display: grid; gap: .35rem; background: #fff; border: 1px solid var(--accent);
+  border-radius: 10px; padding: 1rem; margin-top: .6rem; max-width: 28rem; }
+#modal input, #modal textarea, #modal select { font: inherit; padding: .4rem; }
 .split { display: grid; grid-template-columns: minmax(16rem, 1fr) 2fr; gap: 1.25rem; }
 .list h2, .detail h2 { font-size: 1rem; margin: 0 0 .6rem; }
 #conversation-list { list-style: none; margin: 0; padding: 0; display: flex; flex-direction: column; gap: .4rem; }

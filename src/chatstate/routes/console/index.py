@@ -15,7 +15,7 @@ from chatstate.chat.events import Action, Author, Event, Membership, Message, Re
 from chatstate.chat.history import latest_versions
 from chatstate.chat.markdown import html, parse
 from chatstate.chat.observers import HandlerFailure
-from chatstate.platforms.web import draft_key, typing_key
+from chatstate.platforms.web import draft_key, open_modal_key, typing_key
 from chatstate.state.adapter import StateAdapter, StateBatch
 
 logger = logging.getLogger("chatstate.routes.console")
@@ -177,6 +177,7 @@ class ConsoleIndex:
         )
         draft = batch.get(draft_key(thread_id))
         typing = batch.get(typing_key(thread_id))
+        modal = batch.get(open_modal_key(thread_id))
         await batch.run()
         return {
             "thread_id": thread_id,
@@ -193,6 +194,7 @@ class ConsoleIndex:
             ],
             "draft": draft.value,
             "typing": bool(typing.value),
+            "modal": (modal.value or {}).get("modal") if isinstance(modal.value, dict) else None,
         }
 
 

@@ -68,6 +68,7 @@ def console_page(csrf_token: str) -> str:
   <code>/start</code> for a button, or <code>/slow</code> and watch its lock under
   Conversations.</p>
   <ol id="transcript" aria-label="Messages with the bot" aria-live="polite"></ol>
+  <div id="modal" hidden></div>
   <p id="talk-status" role="status"></p>
   <form id="say">
     <label for="say-text">Message to the bot</label>

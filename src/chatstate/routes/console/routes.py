@@ -14,6 +14,7 @@
     GET  /console/api/file?thread=&id=&name=      a file the bot posted to a chat box
     POST /console/api/web/messages  {client_id, text, file?: {name, mime, data}}: say something
     POST /console/api/web/actions   {client_id, message_id, action_id, value}: press a button
+    POST /console/api/web/modal     {values} or {close: true}: the chat box's open modal
 
 Everything but the sign-in page and the static files needs the session cookie; every POST
 after sign-in needs the CSRF header (auth.py).
@@ -24,12 +25,13 @@ from __future__ import annotations
 import base64
 import logging
 import re
+import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import parse_qsl
 
 from chatstate.chat.attachments import Attachment
-from chatstate.chat.events import Button, Inbound
+from chatstate.chat.events import Author, Button, Inbound, ModalSubmission
 from chatstate.config import BotConfig
 from chatstate.conversations.agents import AGENT_NAME, Agents, NotFoundError, UnknownAgentError
 from chatstate.http.messages import HttpRequest, HttpResponse
@@ -37,6 +39,7 @@ from chatstate.platforms.web import (
     MAX_WEB_TEXT_CHARS,
     WEB,
     file_key,
+    open_modal_key,
     web_message,
     web_press,
     web_thread,
@@ -57,6 +60,7 @@ from chatstate.routes.console.index import DEFAULT_RECENT_MESSAGES as RECENT_MES
 from chatstate.routes.console.index import ConsoleIndex
 from chatstate.routes.console.page import console_page, sign_in_page
 from chatstate.routes.console.setup_info import platforms, state_check
+from chatstate.routes.webhooks import Submit
 
 logger = logging.getLogger("chatstate.routes.console")
 
@@ -140,10 +144,13 @@ class ConsoleApp:
         accept: Accept,
         on_cloudflare: bool,
         commands: list[tuple[str, str]] | None = None,
+        submit: Submit | None = None,
     ) -> None:
         self._config = config
         # The bot's commands, for the Setup tab: (name, description).
         self._commands = commands or []
+        # Answers a modal's submission with its handlers' field errors (chat.submit).
+        self._submit = submit
         self._token = admin_token
         self._index = index
         self._agents = agents
@@ -258,6 +265,8 @@ class ConsoleApp:
             return await self._web_message(request, session)
         if route == "web/actions":
             return await self._web_action(request, session)
+        if route == "web/modal":
+            return await self._web_modal(request, session)
         raise ApiError(404, f"no console route {route!r}")
 
     def _require_index(self) -> ConsoleIndex:
@@ -349,6 +358,38 @@ class ConsoleApp:
         inbound = web_message(session.id, client_id, text, self._clock(), attachments)
         await self._accept(WEB, inbound)
         return HttpResponse.json(202, {"accepted": True, "thread_id": web_thread(session.id)})
+
+    async def _web_modal(self, request: HttpRequest, session: Session) -> HttpResponse:
+        """The chat box's open modal, sent ({values}) or dismissed ({close: true})."""
+        body = json_object(request.body, ("values", "close"))
+        thread = web_thread(session.id)
+        opened = await self._agents.state.get(open_modal_key(thread))
+        if not isinstance(opened, dict):
+            raise ApiError(409, "no modal is open in this chat box")
+        values = body.get("values") or {}
+        if not isinstance(values, dict) or not all(isinstance(v, str) for v in values.values()):
+            raise ApiError(422, "values maps input ids to strings", "values")
+        closed = body.get("close") is True
+        submission = ModalSubmission(
+            id=f"{session.id}:{uuid.uuid4().hex}",
+            thread_id=thread,
+            channel_id=thread,
+            platform=WEB,
+            callback_id=str(opened["modal"]["callback_id"]),
+            user=Author(user_id=f"console-{session.id[:8]}", user_name="you"),
+            values={str(k): v for k, v in values.items()},
+            closed=closed,
+            context_key=str(opened["metadata"].get("key", "")),
+        )
+        errors = None
+        if closed:
+            await self._accept(WEB, Inbound([submission], submission.id))
+        elif self._submit is not None:
+            errors = await self._submit(WEB, Inbound([submission], answered_by_handler=True))
+        if errors:
+            return HttpResponse.json(422, {"errors": errors})
+        await self._agents.state.delete(open_modal_key(thread))
+        return HttpResponse.json(200, {"errors": {}})
 
     async def _keep_upload(self, session: Session, client_id: str, file: Any) -> Attachment:
         """A file from the chat box, kept in the session thread's shard for its handler."""
