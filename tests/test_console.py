@@ -293,6 +293,7 @@ async def app(state: LocalStateAdapter) -> AsyncIterator[tuple[ConsoleApp, Chat]
         agents=Agents(state),
         accept=chat.accept,
         on_cloudflare=False,
+        commands=[("remind", "Remind me later")],
     )
     yield console, chat
     await chat.idle()
@@ -310,6 +311,17 @@ async def post_web(app: ConsoleApp, headers: dict[str, str], payload: Any) -> Ht
 
 def error_of(response: HttpResponse) -> tuple[int, str]:
     return response.status, json.loads(response.body)["error"]["message"]
+
+
+async def test_the_setup_view_lists_the_commands_and_the_slash_command_url(
+    app: tuple[ConsoleApp, Chat], state: LocalStateAdapter
+) -> None:
+    response = await app[0].handle(request(path="/console/api/setup", headers=signed_in(state)))
+    setup = json.loads(response.body)
+    assert setup["commands"] == [{"name": "remind", "description": "Remind me later"}]
+    slack = next(p for p in setup["platforms"] if p["name"] == "slack")
+    assert slack["commands_url"] == f"http://{HOST}/webhooks/slack"
+    assert "commands" in slack["scopes"]
 
 
 async def test_the_token_in_the_url_signs_in_and_redirects_to_a_clean_url(

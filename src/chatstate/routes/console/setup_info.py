@@ -35,6 +35,7 @@ SLACK_SCOPES = [
     "channels:read",
     "groups:read",
     "commands",
+    "files:read",
     "files:write",
     "im:write",
 ]
