@@ -19,8 +19,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from chatstate import Chat, Message, Thread  # noqa: E402
-from chatstate.testing import BotTester  # noqa: E402
+from chatstate import Chat, Message, Thread
+from chatstate.testing import BotTester
 
 CHUNKS, CHUNK_CHARS, GAP_S = 100, 20, 0.05
 
@@ -66,7 +66,9 @@ async def measure(where: str) -> tuple[Counter[str], int]:
 
 
 async def main() -> None:
-    print(f"One reply of {CHUNKS * CHUNK_CHARS} characters, {CHUNKS} chunks {GAP_S * 1000:g} ms apart:\n")
+    print(
+        f"One reply of {CHUNKS * CHUNK_CHARS} characters, {CHUNKS} chunks {GAP_S * 1000:g} ms apart:\n"
+    )
     print("| platform | API calls | of which | shard calls |")
     print("|---|---|---|---|")
     for where in ("telegram, private chat", "telegram, group", "slack, thread", "web (console)"):
