@@ -172,9 +172,17 @@ def test_bad_requests_get_their_status_and_touch_no_state(
     status: int,
 ) -> None:
     server = start_server()
-    response = httpx.request(
-        method, f"{server.url}{path}", content=content, headers=headers, timeout=30
-    )
+    for attempt in range(3):
+        try:
+            response = httpx.request(
+                method, f"{server.url}{path}", content=content, headers=headers, timeout=30
+            )
+            break
+        except httpx.RemoteProtocolError:
+            # wrangler dev's local proxy sometimes cuts an answer the Worker sends before it
+            # has read a large body (the 413); workerd itself answered. Asked again, it shows.
+            if attempt == 2:
+                raise
     assert response.status_code == status
     assert response.text.strip()
     assert shard_files(server) == []
