@@ -31,7 +31,7 @@ from chatstate.chat.work_index import ShardWorkIndex
 from chatstate.http.messages import HttpRequest
 from chatstate.local.http11_client import Http11Client
 from chatstate.platforms.telegram import TelegramPlatform
-from chatstate.routes.console.index import CONSOLE_SHARD, ConsoleIndex
+from chatstate.routes.console.index import ConsoleIndex
 from chatstate.state.backends.sqlite_files import LocalStateAdapter
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
@@ -228,7 +228,7 @@ async def measure_pipeline(directory: Path, messages: int) -> list[str]:
 
     async def counting(shard: str, operations: list[list[Any]]) -> dict[str, Any]:
         nonlocal calls, notes
-        if shard == CONSOLE_SHARD:
+        if shard.startswith("console"):
             notes += 1
         else:
             calls += 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import timedelta
@@ -30,7 +31,7 @@ from chatstate.routes.console.auth import (
     session_cookie,
     session_of,
 )
-from chatstate.routes.console.index import CONSOLE_SHARD, ConsoleIndex
+from chatstate.routes.console.index import ConsoleIndex, index_shard
 from chatstate.routes.console.routes import ConsoleApp
 from chatstate.state.adapter import StateAdapter
 from chatstate.state.backends.kv import open_kv_state
@@ -113,27 +114,58 @@ async def test_a_group_is_listed_by_its_name_and_a_direct_message_by_its_user(
     assert titles == {"fake:g1": "Team", "fake:d1": "bob", "fake:g2": ""}
 
 
-async def test_notes_made_while_one_is_in_flight_share_the_next_call(
+async def test_a_busy_conversation_is_noted_once_then_once_per_interval(
+    state: LocalStateAdapter, clock: FakeClock
+) -> None:
+    inner = state.call_shard
+    notes: list[str] = []
+
+    async def counting(shard: str, operations: list[list[Any]]) -> dict[str, Any]:
+        if shard.startswith("console"):
+            notes.append(shard)
+        return await inner(shard, operations)
+
+    async def sleep(seconds: float) -> None:
+        # The interval passes while the other notes arrive (they are accepted meanwhile).
+        await asyncio.sleep(0.2)
+        clock.advance(int(seconds * 1000))
+
+    state.call_shard = counting
+    index = ConsoleIndex(state, sleep=sleep)
+    chat = make_chat(state, index)
+    for n in range(10):
+        await chat.accept("fake", as_inbound(message("fake:c1", f"hi {n}", f"m{n}")))
+    await chat.idle()
+    # The first message at once, the nine within its interval in one trailing note.
+    assert len(notes) == 2 and set(notes) == {index_shard("fake:c1")}
+    [row] = (await index.page(None, 10))["items"]
+    assert (row["messages"], row["last_text"]) == (10, "ann: hi 9")
+
+
+async def test_notes_of_many_conversations_spread_over_the_index_shards(
     state: LocalStateAdapter,
 ) -> None:
     inner = state.call_shard
-    released = asyncio.Event()
-    notes_per_call: list[int] = []
+    notes: Counter[str] = Counter()
 
-    async def slow_console(shard: str, operations: list[list[Any]]) -> dict[str, Any]:
-        if shard == CONSOLE_SHARD:
-            notes_per_call.append(len(operations))
-            await released.wait()
+    async def counting(shard: str, operations: list[list[Any]]) -> dict[str, Any]:
+        if shard.startswith("console"):
+            notes[shard] += 1
         return await inner(shard, operations)
 
-    state.call_shard = slow_console
-    chat = make_chat(state)
-    await asyncio.gather(
-        *(chat.accept("fake", as_inbound(message(f"fake:c{n}", "hi", "m"))) for n in range(30))
-    )
-    released.set()
+    state.call_shard = counting
+    index = ConsoleIndex(state)
+    chat = make_chat(state, index)
+    for n in range(200):
+        await chat.accept("fake", as_inbound(message(f"fake:c{n}", "hi", "m")))
     await chat.idle()
-    assert notes_per_call == [1, 29]
+    assert sum(notes.values()) == 200
+    assert max(notes.values()) <= 10  # no index shard takes more than 5% of the messages
+    page = await index.page(None, 100)
+    following = await index.page(page["next"], 100)
+    listed = [item["id"] for item in page["items"] + following["items"]]
+    assert sorted(listed) == sorted(f"fake:c{n}" for n in range(200))
+    assert following["next"] is None
 
 
 async def test_a_failing_note_is_logged_and_the_message_still_handled(
@@ -142,7 +174,7 @@ async def test_a_failing_note_is_logged_and_the_message_still_handled(
     inner = state.call_shard
 
     async def console_down(shard: str, operations: list[list[Any]]) -> dict[str, Any]:
-        if shard == CONSOLE_SHARD:
+        if shard.startswith("console"):
             raise ConnectionError("console shard unreachable")
         return await inner(shard, operations)
 
@@ -158,7 +190,7 @@ async def test_a_failing_note_is_logged_and_the_message_still_handled(
     await chat.accept("fake", as_inbound(message("fake:c1", "hello", "m1")))
     await chat.idle()
     assert [text for _, text in platform.posts] == ["answered"]
-    assert "could not note 1 conversation(s) in the console" in caplog.text
+    assert "could not note a conversation in the console" in caplog.text
 
 
 # --- a thread's details ----------------------------------------------------------------------

@@ -39,7 +39,7 @@ from chatstate.chat.observers import ChatObserver, HandlerFailure
 from chatstate.chat.routing import Command, Context, Handler, Middleware, Router, call_handler
 from chatstate.chat.schedule import MemoryWakeups, Wakeups
 from chatstate.chat.services import DEFAULT_STREAM_INTERVAL_MS, ThreadServices
-from chatstate.chat.thread import THREAD_STATE_TTL_MS, Thread, content_from_json
+from chatstate.chat.thread import THREAD_STATE_TTL_MS, RoundState, Thread, content_from_json
 from chatstate.chat.transcripts import Transcripts
 from chatstate.chat.work_index import WorkIndex
 from chatstate.errors import LockLostError
@@ -76,6 +76,7 @@ class _Round:
 
     sent: list[Message] = field(default_factory=list)
     failures: list[HandlerFailure] = field(default_factory=list)
+    state: RoundState = field(default_factory=RoundState)
 
 
 @dataclass
@@ -281,21 +282,14 @@ class Chat(Router):
         strategy = self.concurrency.strategy
         before = self.work_index.accepting(key)
         batch = self.state.batch()
-        claims = batch
-        if delivery_id:
-            suffix = f":{index}" if index else ""
-            delivery = batch.set_if_not_exists(
-                f"dedupe:{platform.name}:{chat_part}:d{delivery_id}{suffix}",
-                True,
-                self.dedupe_ttl_ms,
-            )
-            claims = batch.only_if(delivery)
+        # Every event's id is fixed by its delivery (a message id, a press's id, an update's
+        # delivery id and index), so its own key recognises a redelivery: one claim, not two.
         event_key = (
             f"dedupe:{platform.name}:{event.id}"
             if isinstance(event, Message)
             else f"dedupe:{platform.name}:{chat_part}:a{event.id}"
         )
-        fresh = claims.set_if_not_exists(event_key, True, self.dedupe_ttl_ms)
+        fresh = batch.set_if_not_exists(event_key, True, self.dedupe_ttl_ms)
         if isinstance(event, Message) and not event.is_edit and platform.persist_history:
             self._append_history(batch, [event], condition=fresh)
         entry = QueueEntry(event.to_json(), now, now + self.concurrency.queue_entry_ttl_ms)
@@ -316,6 +310,11 @@ class Chat(Router):
             lock = batch.only_if(fresh).acquire_lock(key, self.lock_ttl_ms)
             peeked = batch.only_if(lock).peek_queue(key)
         subscribed = batch.only_if(fresh).is_subscribed(event.thread_id)
+        # The handler holds the lock taken here, so nothing else writes this thread's state
+        # until it is done: read now, in this call, it spares the handler a call of its own.
+        thread_state = (
+            None if lock is None else batch.only_if(lock).get(f"thread-state:{event.thread_id}")
+        )
         self.work_index.add_to_accept(batch, key, depth)
         await batch.run()
         self.work_index.accepted(key, before, bool(fresh.value and depth.value))
@@ -327,7 +326,9 @@ class Chat(Router):
             return
         for observer in self.observers:
             self._spawn(observer.event_accepted(event, key))
-        hints = {event.id: bool(subscribed.value)}
+        hints: dict[str, Any] = {event.id: bool(subscribed.value)}
+        if thread_state is not None and lock is not None and lock.value is not None:
+            hints[f"thread-state:{event.thread_id}"] = thread_state.value
         if strategy == "concurrent":
             self._spawn(self._run_concurrent(platform, key, peeked.value or [], event.id, hints))
         elif lock is not None and lock.value is not None:
@@ -354,7 +355,7 @@ class Chat(Router):
         key: str,
         lock: Lock,
         entries: list[tuple[int, QueueEntry]],
-        hints: dict[str, bool],
+        hints: dict[str, Any],
     ) -> None:
         self._running.add(key)
         try:
@@ -368,7 +369,7 @@ class Chat(Router):
         key: str,
         lock: Lock,
         entries: list[tuple[int, QueueEntry]],
-        hints: dict[str, bool],
+        hints: dict[str, Any],
     ) -> None:
         strategy = self.concurrency.strategy
         first_round = True
@@ -382,7 +383,8 @@ class Chat(Router):
                 first_round = False
                 if held.lost:
                     return
-                done = _Round()
+                known = {k: v for k, v in hints.items() if k.startswith("thread-state:")}
+                done = _Round(state=RoundState(known=known))
                 try:
                     await self._handle_round(platform, entries, held.lock, hints, done)
                 except LockLostError:
@@ -394,6 +396,9 @@ class Chat(Router):
                 before = self.work_index.finishing(key)
                 batch = self.state.batch()
                 self._record_round(batch, platform, done)
+                for write in done.state.writes:
+                    operation = batch.set if write.replace else batch.merge
+                    operation(write.key, write.values, THREAD_STATE_TTL_MS, guard=write.guard)
                 batch.ack_queue(key, [seq for seq, _ in entries], guard=held.lock)
                 batch.release_lock(held.lock)
                 more = batch.peek_queue(key)
@@ -422,7 +427,7 @@ class Chat(Router):
         key: str,
         entries: list[tuple[int, QueueEntry]],
         event_id: str,
-        hints: dict[str, bool],
+        hints: dict[str, Any],
     ) -> None:
         own = [(seq, e) for seq, e in entries if e.message.get("id") == event_id]
         done = _Round()
@@ -463,7 +468,7 @@ class Chat(Router):
         platform: Platform,
         entries: list[tuple[int, QueueEntry]],
         lock: Lock,
-        hints: dict[str, bool],
+        hints: dict[str, Any],
         done: _Round,
     ) -> None:
         """Handle what one lock round took from the queue.
@@ -491,7 +496,7 @@ class Chat(Router):
         event: Event,
         context: Context,
         lock: Lock | None,
-        hints: dict[str, bool],
+        hints: dict[str, Any],
         done: _Round,
     ) -> None:
         thread = Thread(
@@ -504,9 +509,11 @@ class Chat(Router):
             sent=done.sent,
             services=self.services,
             answering=event if isinstance(event, Message) else None,
+            round_state=done.state if lock is not None else None,
         )
         try:
             await self._run_handlers(platform, thread, event, context, hints)
+            thread._keep_writes()
         except LockLostError:
             raise
         except Exception as error:
@@ -533,7 +540,7 @@ class Chat(Router):
         thread: Thread,
         event: Event,
         context: Context,
-        hints: dict[str, bool],
+        hints: dict[str, Any],
     ) -> None:
         """Choose the handlers of `event` (chat/routing.py says in which order) and run them."""
         if isinstance(event, Action):
@@ -571,7 +578,7 @@ class Chat(Router):
             await self._run_message(thread, message, context, hints)
 
     async def _run_message(
-        self, thread: Thread, message: Message, context: Context, hints: dict[str, bool]
+        self, thread: Thread, message: Message, context: Context, hints: dict[str, Any]
     ) -> None:
         if message.is_edit:
             await self._run(self._chosen("edited", message), thread, message, context)

@@ -9,6 +9,7 @@ import json
 import logging
 import uuid
 from collections.abc import AsyncIterable, AsyncIterator
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -36,8 +37,42 @@ MAX_SCHEDULE_AHEAD = timedelta(days=365)
 CUT_SHORT = " … (cut short)"
 
 
+@dataclass(frozen=True)
+class StateWrite:
+    key: str
+    replace: bool
+    values: dict[str, Any]
+    guard: Lock
+
+
+@dataclass
+class RoundState:
+    """State as a locked round's handlers see it: what the shard held (read in the accept
+    call, or on first use), and the writes of the handlers that finished, written with the
+    round's acknowledgement in one call."""
+
+    known: dict[str, Any] = field(default_factory=dict)
+    writes: list[StateWrite] = field(default_factory=list)
+
+
+def _applied(base: Any, writes: list[StateWrite]) -> Any:
+    value = base
+    for write in writes:
+        value = (
+            dict(write.values)
+            if write.replace
+            else {**(value if isinstance(value, dict) else {}), **write.values}
+        )
+    return value
+
+
 class _StateHolder:
-    """State and history kept under one key prefix; writes guarded by the handler's lock."""
+    """State and history kept under one key prefix; writes guarded by the handler's lock.
+
+    In a handler that holds its conversation's lock, `set_state` is kept and written with the
+    round's acknowledgement, in the same shard call, still guarded by the lock (a handler that
+    lost it writes nothing); `state()` reads its own writes. If the handler raises, its writes
+    are dropped, all of them; `await thread.flush()` writes them at once instead."""
 
     _state_prefix: str
 
@@ -49,6 +84,8 @@ class _StateHolder:
         lock: Lock | None,
         sent: list[Message] | None,
         services: ThreadServices,
+        round_state: RoundState | None = None,
+        writes: list[StateWrite] | None = None,
     ) -> None:
         self.id = id
         self._state = state
@@ -59,6 +96,9 @@ class _StateHolder:
         # each is recorded at once.
         self._sent = sent
         self._services = services
+        self._round = round_state
+        # This handler's state writes not yet written (shared with its thread's channel).
+        self._writes: list[StateWrite] = [] if writes is None else writes
 
     def _guard(self, key: str) -> Lock | None:
         # A handler that lost its lock must not overwrite its successor's state; the guard
@@ -69,16 +109,52 @@ class _StateHolder:
         return self._lock
 
     async def state(self) -> dict[str, Any] | None:
-        value = await self._state.get(self._state_prefix + self.id)
+        key = self._state_prefix + self.id
+        if self._round is None:
+            value = await self._state.get(key)
+        else:
+            if key not in self._round.known:
+                self._round.known[key] = await self._state.get(key)
+            pending = [w for w in [*self._round.writes, *self._writes] if w.key == key]
+            value = _applied(self._round.known[key], pending)
         return value if isinstance(value, dict) else None
 
     async def set_state(self, values: dict[str, Any], *, replace: bool = False) -> None:
         """Merge values into the state (or replace it); every write resets its 30-day TTL.
 
-        A merge happens in the shard, in one call, so no read-then-write race either."""
+        A merge happens in the shard, so no read-then-write race either. In a handler holding
+        its lock, the write goes with the round's acknowledgement (see the class)."""
+        if not isinstance(values, dict):
+            raise TypeError(f"state is a dict of JSON values, not {type(values).__name__}")
         key = self._state_prefix + self.id
-        write = self._state.set if replace else self._state.merge
-        await write(key, values, THREAD_STATE_TTL_MS, guard=self._guard(key))
+        guard = self._guard(key)
+        if self._round is None or guard is None:
+            write = self._state.set if replace else self._state.merge
+            await write(key, values, THREAD_STATE_TTL_MS, guard=guard)
+            if self._round is not None:
+                self._round.known.pop(key, None)
+            return
+        self._writes.append(StateWrite(key, replace, dict(values), guard))
+
+    async def flush(self) -> None:
+        """Write this handler's kept state writes now, in one call, still guarded."""
+        if not self._writes:
+            return
+        batch = self._state.batch()
+        for write in self._writes:
+            operation = batch.set if write.replace else batch.merge
+            operation(write.key, write.values, THREAD_STATE_TTL_MS, guard=write.guard)
+        await batch.run()
+        for write in self._writes:
+            if self._round is not None:
+                self._round.known.pop(write.key, None)
+        self._writes.clear()
+
+    def _keep_writes(self) -> None:
+        """The handler finished: its writes join the round's."""
+        if self._round is not None:
+            self._round.writes.extend(self._writes)
+        self._writes.clear()
 
     async def history(self, limit: int | None = None) -> list[Message]:
         """Messages seen and sent here, newest first, each at its latest version."""
@@ -198,8 +274,9 @@ class Thread(_StateHolder):
         sent: list[Message] | None,
         services: ThreadServices | None = None,
         answering: Message | None = None,
+        round_state: RoundState | None = None,
     ) -> None:
-        super().__init__(state, platform, id, lock, sent, services or ThreadServices())
+        super().__init__(state, platform, id, lock, sent, services or ThreadServices(), round_state)
         self.channel_id = channel_id
         self.is_dm = is_dm
         self.platform = platform.name
@@ -209,7 +286,14 @@ class Thread(_StateHolder):
     @property
     def channel(self) -> Channel:
         return Channel(
-            self._state, self._platform, self.channel_id, self._lock, self._sent, self._services
+            self._state,
+            self._platform,
+            self.channel_id,
+            self._lock,
+            self._sent,
+            self._services,
+            self._round,
+            self._writes,
         )
 
     @property

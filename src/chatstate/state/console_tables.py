@@ -1,8 +1,9 @@
 """What the console reads and writes inside shards, each inside the shard's transaction.
 
-The console's index of conversations lives in one shard of its own (CONSOLE_SHARD): a row per
-chat thread or agent conversation, newest activity first, so listing never visits the shards
-the conversations live in. A thread's lock and queue are read where they live, beside its
+The console's index of conversations is spread over index shards by a hash of each
+conversation's id (chatstate/routes/console/index.py): a row per chat thread or agent
+conversation, newest activity first, so listing never visits the shards the conversations live
+in. A thread's lock and queue are read where they live, beside its
 history, in the same call.
 """
 

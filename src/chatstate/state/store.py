@@ -46,6 +46,9 @@ class _Batch:
         self.now = now
         self.expiries: list[int] = []
         self.broadcast: list[tuple[str, dict[str, Any]]] = []
+        # Guards found held in this batch: nothing in it can release them before it ends
+        # but its own release, so each is checked once.
+        self._held: set[tuple[str, str]] = set()
 
     def rows(self, statement: str, *params: SqlValue) -> list[Any]:
         return self.sql.exec(statement, *params)
@@ -64,12 +67,17 @@ class _Batch:
         self.expiries.append(at)
         return at
 
+    def forget_guard(self, lock_key: str, token: str) -> None:
+        self._held.discard((lock_key, token))
+
     def check_guard(self, guard: Any) -> None:
         if guard is None:
             return
         if not (isinstance(guard, list) and len(guard) == 2):
             raise ValueError("guard must be [lock_key, token]")
         lock_key, token = _text(guard[0], "guard lock key"), _text(guard[1], "guard token")
+        if (lock_key, token) in self._held:
+            return
         held = self.rows(
             "SELECT 1 FROM chat_state_locks WHERE thread_id = ? AND token = ? AND expires_at > ?",
             lock_key,
@@ -78,6 +86,7 @@ class _Batch:
         )
         if not held:
             raise LockLostError(f"lock {lock_key!r} is no longer held with this token")
+        self._held.add((lock_key, token))
 
 
 # --- subscriptions ---------------------------------------------------------------------------
@@ -131,6 +140,7 @@ def _acquire_lock(b: _Batch, thread_id: Any, ttl_ms: Any) -> dict[str, Any] | No
 
 def _release_lock(b: _Batch, thread_id: Any, token: Any) -> None:
     # Token-checked, as the reference: releasing a lock someone else took over is a no-op.
+    b.forget_guard(_key(thread_id), _text(token, "token"))
     b.rows(
         "UPDATE chat_state_locks SET token = NULL, expires_at = NULL "
         "WHERE thread_id = ? AND token = ?",
@@ -195,13 +205,39 @@ def _merge(b: _Batch, key: Any, value: Any, ttl_ms: Any = None, guard: Any = Non
     """Shallow-merge a JSON object into the object at key, in the shard: one call where a
     read and a write would take two. An absent, expired or non-object value counts as {}."""
     k = _key(key)
-    patch = json.loads(_value(value, k))
+    text = _value(value, k)
+    patch = json.loads(text)
     if not isinstance(patch, dict):
         raise TypeError(f"merge into {k!r} takes a JSON object")
-    current = _get(b, k)
-    base = json.loads(current) if current is not None else {}
-    merged = {**(base if isinstance(base, dict) else {}), **patch}
-    _set(b, k, json.dumps(merged, separators=(",", ":")), ttl_ms, guard)
+    ttl = _optional_int(ttl_ms, "ttl_ms")
+    b.check_guard(guard)
+    if not patch or any(not name or '"' in name or "\\" in name for name in patch):
+        # Nothing to set, or keys a JSON path cannot quote: read, merge here, write.
+        current = _get(b, k)
+        base = json.loads(current) if current is not None else {}
+        merged = {**(base if isinstance(base, dict) else {}), **patch}
+        _set(b, k, json.dumps(merged, separators=(",", ":")), ttl, None)
+        return
+    # One statement: the patch as the row when there is none (or it expired, or is not an
+    # object), else each of its keys set into the stored object, in place.
+    paths = ", ".join("?, json(?)" for _ in patch)
+    arguments: list[SqlValue] = []
+    for name, item in patch.items():
+        arguments += [f'$."{name}"', json.dumps(item, separators=(",", ":"))]
+    b.rows(
+        f"""INSERT INTO chat_state_cache (key, value, expires_at) VALUES (?, ?, ?)
+            ON CONFLICT (key) DO UPDATE SET
+              value = json_set(
+                CASE WHEN (expires_at IS NULL OR expires_at > ?) AND json_valid(value)
+                          AND json_type(value) = 'object' THEN value ELSE '{{}}' END,
+                {paths}),
+              expires_at = excluded.expires_at""",
+        k,
+        text,
+        b.ttl_expiry(ttl),
+        b.now,
+        *arguments,
+    )
 
 
 def _set_if_not_exists(
@@ -345,13 +381,15 @@ def _enqueue(
     drop_newest: Any = False,
 ) -> int:
     queue_key, text, expiry, size = operands.enqueue(thread_id, entry, expires_at, max_size)
-    b.rows("DELETE FROM chat_state_queue WHERE thread_id = ? AND expires_at <= ?", queue_key, b.now)
     # Sequence numbers never restart, even when the queue empties or entries expire, so an
     # acknowledgement of an old entry can never hit a newer one. An empty queue restarts from
-    # the clock: later than any number it handed out before.
+    # the clock: later than any number it handed out before. Expired entries are not counted
+    # (reads never see them) and are removed by the alarm, not here: one statement fewer.
     [row] = b.rows(
-        "SELECT COUNT(*) AS depth, COALESCE(MAX(seq) + 1, ? * 1000) AS next_seq "
+        "SELECT COALESCE(SUM(expires_at > ?), 0) AS depth, "
+        "COALESCE(MAX(seq) + 1, ? * 1000) AS next_seq "
         "FROM chat_state_queue WHERE thread_id = ?",
+        b.now,
         b.now,
         queue_key,
     )
@@ -371,10 +409,11 @@ def _enqueue(
         # Drop-oldest beyond max_size, as the reference; the depth never exceeds max_size.
         b.rows(
             """DELETE FROM chat_state_queue WHERE thread_id = ? AND seq <= (
-                 SELECT seq FROM chat_state_queue WHERE thread_id = ?
+                 SELECT seq FROM chat_state_queue WHERE thread_id = ? AND expires_at > ?
                  ORDER BY seq DESC LIMIT 1 OFFSET ?)""",
             queue_key,
             queue_key,
+            b.now,
             size,
         )
         depth = size

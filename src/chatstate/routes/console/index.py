@@ -1,14 +1,23 @@
 """The console's reads and the chat runtime's notes, through the state adapter.
 
-Notes go to the console's own shard after a message is recorded, off the path that answers the
-webhook, and a failed note is logged, never raised: the console must not slow or stop the bot.
-A thread's details are read from the one shard they live in, in one call.
+No object takes every message: the index of conversations is spread over INDEX_SHARDS shards
+by a hash of each conversation's id, and a page is read from all of them and merged. A
+conversation is noted at most once per NOTE_INTERVAL_MS by its parent: the first message at
+once, those within the interval together in one trailing note at its end, so a busy chat costs
+the index one call per interval, and a quiet one a call per message to one of many shards.
+
+Notes are sent after a message is recorded, off the path that answers the webhook, and a failed
+note is logged, never raised: the console must not slow or stop the bot. A thread's details are
+read from the one shard they live in, in one call.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from chatstate.chat.events import Action, Author, Event, Membership, Message, Reaction, Update
@@ -20,11 +29,35 @@ from chatstate.state.adapter import StateAdapter, StateBatch
 
 logger = logging.getLogger("chatstate.routes.console")
 
-CONSOLE_SHARD = "console"
+# The index's shards: each conversation's rows in one, chosen by a hash of its id.
+INDEX_SHARDS = 64
+# Where the index lived before it was spread: still read, so nothing noted there is lost.
+LEGACY_SHARD = "console"
+NOTE_INTERVAL_MS = 2_000
+# Conversations whose last note time a parent remembers; the oldest are forgotten beyond it.
+REMEMBERED_NOTES = 10_000
 LAST_ERROR_PREFIX = "thread-last-error:"
 LAST_ERROR_TTL_MS = 30 * 24 * 3600 * 1000
 DEFAULT_RECENT_MESSAGES = 30
-NOTES_PER_CALL = 100
+
+
+def index_shard(conversation_id: str) -> str:
+    digest = hashlib.sha256(conversation_id.encode()).digest()
+    return f"console:{int.from_bytes(digest[:4], 'big') % INDEX_SHARDS:02d}"
+
+
+def index_shards() -> list[str]:
+    return [LEGACY_SHARD, *(f"console:{n:02d}" for n in range(INDEX_SHARDS))]
+
+
+def _merged(earlier: dict[str, Any] | None, later: dict[str, Any]) -> dict[str, Any]:
+    """Two notes of one conversation as one, as the index would apply them in turn."""
+    if earlier is None:
+        return dict(later)
+    merged = {**earlier, **{k: v for k, v in later.items() if v not in ("", None)}}
+    merged["count"] = int(earlier.get("count", 0)) + int(later.get("count", 0))
+    merged["at"] = max(int(earlier.get("at", 0)), int(later.get("at", 0)))
+    return merged
 
 
 def _raw(value: Any) -> Any:
@@ -52,37 +85,45 @@ def _title(event: Event, author: str) -> str:
 class ConsoleIndex:
     """The console's index of conversations; the chat runtime's observer (chat/observers.py)."""
 
-    def __init__(self, state: StateAdapter) -> None:
+    def __init__(
+        self, state: StateAdapter, sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+    ) -> None:
         self.state = state
-        # Notes made while one call is in flight go together in the next call: a busy process
-        # makes one call per round trip, not one per message.
-        self._waiting: list[dict[str, Any]] = []
-        self._sending: asyncio.Future[None] | None = None
+        self._sleep = sleep
+        # Per conversation: what is waiting to be noted, and when it was last noted.
+        self._waiting: dict[str, dict[str, Any]] = {}
+        self._noted_at: OrderedDict[str, int] = OrderedDict()
+        self._trailing: set[str] = set()
 
     async def _note(self, entry: dict[str, Any]) -> None:
-        self._waiting.append(entry)
-        while self._sending is not None:
-            await asyncio.shield(self._sending)
-            if not any(waiting is entry for waiting in self._waiting):
-                return
-        self._sending = asyncio.get_running_loop().create_future()
-        try:
-            await self._send_waiting()
-        finally:
-            self._sending.set_result(None)
-            self._sending = None
+        conversation = str(entry["id"])
+        self._waiting[conversation] = _merged(self._waiting.get(conversation), entry)
+        if conversation in self._trailing:
+            return  # the trailing note already planned carries this one
+        last = self._noted_at.get(conversation)
+        now = self.state.clock()
+        if last is not None and now - last < NOTE_INTERVAL_MS:
+            self._trailing.add(conversation)
+            try:
+                await self._sleep((last + NOTE_INTERVAL_MS - now) / 1000)
+            finally:
+                self._trailing.discard(conversation)
+        await self._send(conversation)
 
-    async def _send_waiting(self) -> None:
-        entries, self._waiting = self._waiting[:NOTES_PER_CALL], self._waiting[NOTES_PER_CALL:]
+    async def _send(self, conversation: str) -> None:
+        entry = self._waiting.pop(conversation, None)
+        if entry is None:
+            return
+        self._noted_at[conversation] = self.state.clock()
+        self._noted_at.move_to_end(conversation)
+        while len(self._noted_at) > REMEMBERED_NOTES:
+            self._noted_at.popitem(last=False)
         try:
             batch = self.state.batch()
-            for entry in entries:
-                batch.on_shard(CONSOLE_SHARD, ["console_note", entry], _raw)
+            batch.on_shard(index_shard(conversation), ["console_note", entry], _raw)
             await batch.run()
         except Exception as error:
-            logger.warning(
-                "could not note %d conversation(s) in the console: %s", len(entries), error
-            )
+            logger.warning("could not note a conversation in the console: %s", error)
 
     async def event_accepted(self, event: Event, queue_key: str) -> None:
         """A message or button press was recorded in this thread."""
@@ -151,11 +192,21 @@ class ConsoleIndex:
         )
 
     async def page(self, before: list[Any] | None, limit: int) -> dict[str, Any]:
-        """A page of conversations, newest activity first, and the next page's cursor."""
+        """A page of conversations, newest activity first, and the next page's cursor: each
+        index shard's page, merged (one batch; a shard call each, made in parallel)."""
         batch = self.state.batch()
-        listed = batch.on_shard(CONSOLE_SHARD, ["console_list", before, limit], _raw)
+        pages = [
+            batch.on_shard(shard, ["console_list", before, limit], _raw) for shard in index_shards()
+        ]
         await batch.run()
-        return dict(listed.value)
+        # Locally every shard shares one file, whose index table each of them reads whole.
+        unique = {item["id"]: item for page in pages for item in page.value["items"]}
+        items = list(unique.values())
+        items.sort(key=lambda item: (item["last_activity"], item["id"]), reverse=True)
+        more = len(items) > limit or any(page.value["next"] for page in pages)
+        shown = items[:limit]
+        cursor = [shown[-1]["last_activity"], shown[-1]["id"]] if more and shown else None
+        return {"items": shown, "next": cursor}
 
     async def thread(
         self, thread_id: str, queue_key: str, recent: int = DEFAULT_RECENT_MESSAGES
