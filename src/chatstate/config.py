@@ -48,6 +48,7 @@ CONFIG_KEYS = (
     "CHAT_LLM_API_KEY",
     "CHAT_LLM_CACHE_TTL_MS",
     "CHAT_AI_MODEL",
+    "CHAT_COUNT_CALLS",
     "CHAT_ADMIN_TOKEN",
 )
 # Where chat state lives: SQLite (Durable Objects on Cloudflare, files locally), or Workers KV.
@@ -108,6 +109,9 @@ class BotConfig:
     llm_cache_ttl_ms: int | None
     # A Workers AI model (an `ai` binding named AI) answers chat.respond on Cloudflare.
     ai_model: str | None
+    # Tests and benchmarks only: each Durable Object counts its calls and statements in a
+    # table of its own (one statement more per call).
+    count_calls: bool
     # The web console (chatstate/console) signs in with this; locally one is made at start
     # when it is unset, on Cloudflare the console is off until the secret exists.
     admin_token: str | None
@@ -207,6 +211,7 @@ class BotConfig:
             llm_api_key=env.get("CHAT_LLM_API_KEY") or None,
             llm_cache_ttl_ms=integer("CHAT_LLM_CACHE_TTL_MS", 0) or None,
             ai_model=env.get("CHAT_AI_MODEL") or None,
+            count_calls=env.get("CHAT_COUNT_CALLS", "") == "1",
             admin_token=admin_token,
         )
 

@@ -70,6 +70,37 @@ class DurableObjectSql:
         return result
 
 
+class CountingSql:
+    """A SQL port that counts its statements, and records calls and statements per object in
+    `chatstate_counts` (tests and benchmarks: CHAT_COUNT_CALLS=1)."""
+
+    def __init__(self, sql: DurableObjectSql) -> None:
+        self._sql = sql
+        self.statements = 0
+        sql.exec(
+            "CREATE TABLE IF NOT EXISTS chatstate_counts "
+            "(what TEXT PRIMARY KEY, n INTEGER NOT NULL) WITHOUT ROWID"
+        )
+
+    def exec(self, sql: str, *params: SqlValue) -> list[Row]:
+        self.statements += 1
+        return self._sql.exec(sql, *params)
+
+    def transaction(self, fn: Callable[[], T]) -> T:
+        return self._sql.transaction(fn)
+
+    def record(self, what: str) -> None:
+        """One more call of `what`, and the statements made since the last record."""
+        for name, n in ((what, 1), ("statements", self.statements)):
+            self._sql.exec(
+                "INSERT INTO chatstate_counts (what, n) VALUES (?, ?) "
+                "ON CONFLICT (what) DO UPDATE SET n = n + excluded.n",
+                name,
+                n,
+            )
+        self.statements = 0
+
+
 class DurableObjectAlarm:
     """The core's alarm port over the object's single alarm."""
 

@@ -21,6 +21,7 @@ from workers import DurableObject
 from chatstate.chat.events import Inbound, inbound_from_json
 from chatstate.chat.work_index import ParentWorkIndex
 from chatstate.cloudflare.conversions import (
+    CountingSql,
     DurableObjectSql,
     WorkersHttpClient,
     WorkersKvClient,
@@ -59,7 +60,9 @@ class BotMessenger(DurableObject):  # type: ignore[misc]
         config = bot_config(env)
         self._parallel = asyncio.Semaphore(MAX_PARALLEL_SHARD_CALLS)
         self._state = self._open_state(config)
-        self._work_index = ParentWorkIndex(DurableObjectSql(ctx.storage))
+        sql = DurableObjectSql(ctx.storage)
+        self._counts = CountingSql(sql) if config.count_calls else None
+        self._work_index = ParentWorkIndex(self._counts or sql)
         self._wakeups = ParentWakeups(DurableObjectSql(ctx.storage), ctx.storage)
         model = self._workers_ai(config)
         bot = build_bot(
@@ -137,6 +140,8 @@ class BotMessenger(DurableObject):  # type: ignore[misc]
     async def accept(self, platform: str, inbound: dict[str, Any]) -> dict[str, Any]:
         """RPC from the ingress: record a verified delivery durably, then handle it."""
         await self._accept(platform, inbound_from_json(inbound))
+        if self._counts is not None:
+            self._counts.record("accept")
         return {"accepted": True}
 
     async def _accept(self, platform: str, inbound: Inbound) -> None:

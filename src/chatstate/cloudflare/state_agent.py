@@ -13,6 +13,7 @@ from typing import Any
 from workers import DurableObject
 
 from chatstate.cloudflare.conversions import (
+    CountingSql,
     DurableObjectAlarm,
     DurableObjectSql,
     accept_socket,
@@ -38,8 +39,10 @@ ALARM_REARM_DELAY_MS = 60_000
 class ChatSdkStateAgent(DurableObject):  # type: ignore[misc]
     def __init__(self, ctx: Any, env: Any) -> None:
         super().__init__(ctx, env)
+        sql = DurableObjectSql(ctx.storage)
+        self._counts = CountingSql(sql) if bot_config(env).count_calls else None
         self._host = ShardHost(
-            DurableObjectSql(ctx.storage),
+            self._counts or sql,
             DurableObjectAlarm(ctx.storage),
             wall_clock_ms,
             publish=lambda broadcast: send_to_sockets(ctx, broadcast),
@@ -56,7 +59,10 @@ class ChatSdkStateAgent(DurableObject):  # type: ignore[misc]
     async def run_batch(self, operations: list[list[Any]]) -> dict[str, Any]:
         """RPC: run these operations in one transaction; `{"results": [...]}` or `{"error": ...}`."""
         await self._ensure_alarm()
-        return await self._host.call(operations)
+        reply = await self._host.call(operations)
+        if self._counts is not None:
+            self._counts.record("run_batch")
+        return reply
 
     async def fetch(self, request: Any) -> Any:
         """The agent's live socket (chatstate/api/live.py), forwarded here by the ingress.
