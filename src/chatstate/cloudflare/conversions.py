@@ -140,15 +140,8 @@ class WorkersHttpClient:
         status = int(response.status)
         if not 200 <= status < 300:
             raise HttpStatusError(status, bytes(await response.bytes()))
-        stream = response.body
-        if stream is None:
-            return
-        reader = stream.getReader()
-        while True:
-            chunk = await reader.read()
-            if chunk.done:
-                return
-            yield bytes(chunk.value.to_bytes())
+        async for piece in stream_pieces(response.body):
+            yield piece
 
 
 async def _download(url: str, headers: dict[str, str], max_bytes: int) -> bytes:
@@ -162,6 +155,18 @@ async def _download(url: str, headers: dict[str, str], max_bytes: int) -> bytes:
         return await _read_limited(response.body, max_bytes)
     except BodyTooLarge:
         raise ResponseTooLarge(f"the body is over {max_bytes} bytes") from None
+
+
+async def stream_pieces(stream: Any) -> AsyncIterator[bytes]:
+    """A JS ReadableStream's chunks as bytes (nothing for no stream)."""
+    if stream is None:
+        return
+    reader = stream.getReader()
+    while True:
+        chunk = await reader.read()
+        if chunk.done:
+            return
+        yield bytes(chunk.value.to_bytes())
 
 
 class WorkersKvClient:

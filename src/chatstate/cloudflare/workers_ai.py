@@ -13,26 +13,18 @@ from typing import Any
 import js
 from pyodide.ffi import to_js
 
+from chatstate.cloudflare.conversions import stream_pieces
 from chatstate.conversations.chat_completions import completion_messages, server_sent_data
 from chatstate.conversations.responder import AgentTurn, Responder
 
 AI_BINDING = "AI"
 
 
-async def _pieces(stream: Any) -> AsyncIterator[bytes]:
-    reader = stream.getReader()
-    while True:
-        chunk = await reader.read()
-        if chunk.done:
-            return
-        yield bytes(chunk.value.to_bytes())
-
-
 def workers_ai_model(binding: Any, model: str) -> Responder:
     async def respond(turn: AgentTurn) -> AsyncIterator[str]:
         options = {"messages": completion_messages(turn), "stream": True}
         stream = await binding.run(model, to_js(options, dict_converter=js.Object.fromEntries))
-        async for data in server_sent_data(_pieces(stream)):
+        async for data in server_sent_data(stream_pieces(stream)):
             if data == "[DONE]":
                 return
             piece = json.loads(data).get("response")

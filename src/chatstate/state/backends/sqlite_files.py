@@ -258,17 +258,17 @@ class LocalShards:
         crossed: dict[str, Any] = cross_rpc(reply, "reply")
         return crossed
 
+    def _existing_files(self) -> list[int]:
+        """The indexes of the files that exist (in memory: those opened)."""
+        if self.directory is None:
+            return list(self._open)
+        self._check_layout()
+        return [i for i in range(self.files) if (self.directory / state_file_name(i)).exists()]
+
     async def pending_work(self) -> list[str]:
         """Every conversation marked as having queued work, in every file."""
-        if self.directory is None:
-            indexes = list(self._open)
-        else:
-            self._check_layout()
-            indexes = [
-                i for i in range(self.files) if (self.directory / state_file_name(i)).exists()
-            ]
         keys: list[str] = []
-        for index in indexes:
+        for index in self._existing_files():
             opened = await self._file(index)
             reply = await opened.call([["pending_work"]])
             keys.extend(reply["results"][0])
@@ -277,15 +277,8 @@ class LocalShards:
     async def scheduled(self) -> list[tuple[str, int]]:
         """For each file with scheduled posts, a shard name that reaches it and when its first
         post is due: a file's table holds every post of its shards, so one name serves."""
-        if self.directory is None:
-            indexes = list(self._open)
-        else:
-            self._check_layout()
-            indexes = [
-                i for i in range(self.files) if (self.directory / state_file_name(i)).exists()
-            ]
         found = []
-        for index in indexes:
+        for index in self._existing_files():
             name = next(
                 f"scheduled-{n}"
                 for n in range(10_000)
