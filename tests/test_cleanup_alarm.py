@@ -1,9 +1,11 @@
-"""Lazy cleanup: one alarm per shard at the earliest expiry (reference 4.9)."""
+"""Lazy cleanup: one alarm per shard at the earliest expiry (reference 4.9), and at most one
+cleanup a minute (CLEANUP_SPACING_MS)."""
 
 from __future__ import annotations
 
 from chatstate import QueueEntry
 from chatstate.state.backends.sqlite_files import LocalStateAdapter
+from chatstate.state.cleanup import CLEANUP_SPACING_MS
 from support.clock import FakeClock
 
 SHARD = "telegram:1"
@@ -98,11 +100,26 @@ async def test_the_alarm_is_rearmed_for_the_next_expiry_after_it_runs(
 ) -> None:
     start = clock()
     await state.set("thread-state:telegram:1", 1, 1_000)
-    await state.set("channel-state:telegram:1", 1, 5_000)
+    await state.set("channel-state:telegram:1", 1, 2 * CLEANUP_SPACING_MS)
     clock.advance(1_000)
     await state.shards.fire_due_alarms()
-    assert alarm_at(state) == start + 5_000
+    assert alarm_at(state) == start + 2 * CLEANUP_SPACING_MS
     assert rows(state, "chat_state_cache") == 1
+
+
+async def test_a_shard_cleans_at_most_once_per_spacing(
+    state: LocalStateAdapter, clock: FakeClock
+) -> None:
+    # Expiries a second apart, as a busy chat's dedupe keys: one wake-up a minute, not each.
+    for n in range(5):
+        await state.set(f"thread-state:telegram:1:{n}", n, 1_000 * (n + 1))
+    clock.advance(1_000)
+    await state.shards.fire_due_alarms()
+    assert alarm_at(state) == clock() + CLEANUP_SPACING_MS
+    await state.set("channel-state:telegram:1", 1, 1_000)
+    assert alarm_at(state) == clock() + CLEANUP_SPACING_MS
+    clock.advance(1_000)
+    assert await state.get("thread-state:telegram:1:1") is None  # reads stay strict
 
 
 async def test_the_alarm_is_cleared_when_nothing_can_expire(
@@ -126,7 +143,7 @@ async def test_a_duplicate_alarm_changes_nothing(
     await shard.run_alarm()
     assert shard.sql.rows_written == written
     assert await state.get("channel-state:telegram:1") == 2
-    assert alarm_at(state) == clock() + 4_000
+    assert alarm_at(state) == clock() + CLEANUP_SPACING_MS
 
 
 async def test_a_stale_alarm_rearms_and_cleans_nothing(

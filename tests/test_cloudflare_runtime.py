@@ -157,6 +157,60 @@ async def test_a_follow_up_with_state_makes_two_calls_to_its_shard_and_at_most_o
     assert "2 in this thread" in telegram.sent[-1]["text"]
 
 
+def counted(namespace: Any, what: str) -> dict[str, int]:
+    """Each object's CHAT_COUNT_CALLS count of `what` (calls, or statements)."""
+    names = {name for name, _ in namespace.calls}
+    return {
+        name: sum(
+            int(row["n"])
+            for row in namespace.storage(name)
+            .sql.exec("SELECT n FROM chatstate_counts WHERE what = ?", what)
+            .toArray()
+        )
+        for name in names
+    }
+
+
+def grown(after: dict[str, int], before: dict[str, int]) -> dict[str, int]:
+    return {name: n - before.get(name, 0) for name, n in after.items() if n != before.get(name, 0)}
+
+
+async def test_an_uncontended_message_costs_twelve_statements_and_three_invocations(
+    tmp_path: Path, telegram: FakeTelegramApi
+) -> None:
+    runtime = worker_runtime(tmp_path, CHAT_COUNT_CALLS="1")
+    chat = "telegram:-100127"
+    await post(
+        runtime, telegram_request(telegram_message_update(-100127, "first", bot_username="my_bot"))
+    )
+    await runtime.settle()
+    shards, parents = runtime.namespaces["STATE_SHARDS"], runtime.namespaces["MESSENGER"]
+    before = {
+        what: (counted(shards, what), counted(parents, what))
+        for what in ("statements", "run_batch", "accept", "alarm")
+    }
+    # The example bot's follow-up reads and writes the thread's state and replies.
+    await post(runtime, telegram_request(telegram_message_update(-100127, "more")))
+    await runtime.settle()
+    after = {
+        what: (counted(shards, what), counted(parents, what))
+        for what in ("statements", "run_batch", "accept", "alarm")
+    }
+    shard_statements = grown(after["statements"][0], before["statements"][0])
+    parent_statements = grown(after["statements"][1], before["statements"][1])
+    # Dedupe 1, history 2, enqueue 1, the turn 1; history 2, state 1, ack 1, release 1;
+    # the parent's work index 2. The console's note, if due, goes to an index shard.
+    assert shard_statements[chat] + sum(parent_statements.values()) == 12
+    assert grown(after["run_batch"][0], before["run_batch"][0])[chat] == 2
+    assert sum(grown(after["accept"][1], before["accept"][1]).values()) == 1
+    assert grown(after["alarm"][0], before["alarm"][0]) == {}
+    assert grown(after["alarm"][1], before["alarm"][1]) == {}
+    # Its work done, the parent drops the re-check alarm that would have woken it for nothing.
+    [parent] = {name for name, _ in parents.calls}
+    assert await parents.storage(parent).getAlarm() is None
+    assert "2 in this thread" in telegram.sent[-1]["text"]
+
+
 async def test_a_wrong_secret_is_refused_before_any_object_is_reached(
     runtime: workers.Runtime,
 ) -> None:

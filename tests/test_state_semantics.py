@@ -705,3 +705,74 @@ async def test_a_pending_mark_is_cleared_only_when_no_live_entry_is_left(
     cleared = idle.clear_pending_if_idle("telegram:1")
     await idle.run()
     assert (cleared.value, await pending_work(state)) == (True, [])
+
+
+# --- a conversation's turn: ours, the runtime's hot path ------------------------------------
+
+
+async def run_one(state: StateAdapter, build: object) -> object:
+    batch = state.batch()
+    pending = build(batch)  # type: ignore[operator]
+    await batch.run()
+    return pending.value
+
+
+async def test_a_turn_takes_the_lock_with_the_queue_the_subscription_and_the_state(
+    state: StateAdapter, clock: FakeClock
+) -> None:
+    await state.subscribe(TOPIC)
+    await state.set(f"thread-state:{TOPIC}", {"step": 2})
+    now = clock()
+    await state.enqueue(CHAT, QueueEntry("first", now, now + 60_000), 10)
+    await state.enqueue(CHAT, QueueEntry("second", now, now + 60_000), 10)
+    turn = await run_one(
+        state,
+        lambda b: b.begin_turn(CHAT, 30_000, thread_id=TOPIC, state_key=f"thread-state:{TOPIC}"),
+    )
+    assert turn is not None
+    assert [entry.message for _, entry in turn.entries] == ["first", "second"]  # type: ignore[attr-defined]
+    assert turn.subscribed and turn.state == {"step": 2}  # type: ignore[attr-defined]
+    assert await state.acquire_lock(CHAT, 30_000) is None  # the turn holds it
+
+
+async def test_a_turn_on_a_busy_conversation_takes_nothing(state: StateAdapter) -> None:
+    assert await state.acquire_lock(CHAT, 30_000) is not None
+    turn = await run_one(state, lambda b: b.begin_turn(CHAT, 30_000, thread_id=TOPIC))
+    assert turn is None
+
+
+async def test_release_if_idle_frees_a_conversation_with_nothing_waiting(
+    state: StateAdapter,
+) -> None:
+    lock = await state.acquire_lock(CHAT, 30_000)
+    assert lock is not None
+    assert await run_one(state, lambda b: b.release_lock_if_idle(lock)) is True
+    assert await state.acquire_lock(CHAT, 30_000) is not None
+
+
+async def test_release_if_idle_keeps_the_lock_while_entries_wait(
+    state: StateAdapter, clock: FakeClock
+) -> None:
+    lock = await state.acquire_lock(CHAT, 30_000)
+    assert lock is not None
+    await state.enqueue(CHAT, QueueEntry("waiting", clock(), clock() + 60_000), 10)
+    assert await run_one(state, lambda b: b.release_lock_if_idle(lock)) is False
+    assert await state.acquire_lock(CHAT, 30_000) is None
+    assert await state.extend_lock(lock, 30_000)
+
+
+async def test_release_if_idle_of_a_lost_lock_undoes_the_guarded_writes_before_it(
+    state: StateAdapter, clock: FakeClock
+) -> None:
+    key = f"thread-state:{TOPIC}"
+    await state.set(key, "successor's")
+    lost = await state.acquire_lock(CHAT, 1_000)
+    assert lost is not None
+    clock.advance(1_000)
+    assert await state.acquire_lock(CHAT, 30_000) is not None
+    batch = state.batch()
+    batch.set(key, "stale", guard=lost)
+    batch.release_lock_if_idle(lost)
+    with pytest.raises(LockLostError):
+        await batch.run()
+    assert await state.get(key) == "successor's"

@@ -44,7 +44,7 @@ from chatstate.chat.transcripts import Transcripts
 from chatstate.chat.work_index import WorkIndex
 from chatstate.errors import LockLostError
 from chatstate.platforms.base import Platform
-from chatstate.state.adapter import Lock, Pending, QueueEntry, StateAdapter, StateBatch
+from chatstate.state.adapter import Lock, Pending, QueueEntry, StateAdapter, StateBatch, Turn
 
 logger = logging.getLogger("chatstate.chat")
 
@@ -293,7 +293,10 @@ class Chat(Router):
         if isinstance(event, Message) and not event.is_edit and platform.persist_history:
             self._append_history(batch, [event], condition=fresh)
         entry = QueueEntry(event.to_json(), now, now + self.concurrency.queue_entry_ttl_ms)
-        lock: Pending[Any] | None = None
+        state_key = f"thread-state:{event.thread_id}"
+        lock: Pending[Lock | None] | None = None
+        turn: Pending[Turn | None] | None = None
+        peeked: Pending[list[tuple[int, QueueEntry]]] | None = None
         if strategy == "concurrent":
             depth = batch.only_if(fresh).enqueue(key, entry, self.concurrency.max_queue_size)
             peeked = batch.only_if(fresh).peek_queue(key)
@@ -307,14 +310,20 @@ class Chat(Router):
             depth = batch.only_if(fresh).enqueue(
                 key, entry, self.concurrency.max_queue_size, drop_newest=drop_newest
             )
-            lock = batch.only_if(fresh).acquire_lock(key, self.lock_ttl_ms)
-            peeked = batch.only_if(lock).peek_queue(key)
-        subscribed = batch.only_if(fresh).is_subscribed(event.thread_id)
-        # The handler holds the lock taken here, so nothing else writes this thread's state
-        # until it is done: read now, in this call, it spares the handler a call of its own.
-        thread_state = (
-            None if lock is None else batch.only_if(lock).get(f"thread-state:{event.thread_id}")
+            if self._one_shard(key, event.thread_id, state_key):
+                # The handler holds the lock taken here, so nothing else writes this thread's
+                # state until it is done: read with the lock, in the same statement, it spares
+                # the handler a call of its own.
+                turn = batch.only_if(fresh).begin_turn(
+                    key, self.lock_ttl_ms, thread_id=event.thread_id, state_key=state_key
+                )
+            else:
+                lock = batch.only_if(fresh).acquire_lock(key, self.lock_ttl_ms)
+                peeked = batch.only_if(lock).peek_queue(key)
+        subscribed = (
+            None if turn is not None else batch.only_if(fresh).is_subscribed(event.thread_id)
         )
+        thread_state = None if lock is None else batch.only_if(lock).get(state_key)
         self.work_index.add_to_accept(batch, key, depth)
         await batch.run()
         self.work_index.accepted(key, before, bool(fresh.value and depth.value))
@@ -326,14 +335,25 @@ class Chat(Router):
             return
         for observer in self.observers:
             self._spawn(observer.event_accepted(event, key))
-        hints: dict[str, Any] = {event.id: bool(subscribed.value)}
-        if thread_state is not None and lock is not None and lock.value is not None:
-            hints[f"thread-state:{event.thread_id}"] = thread_state.value
+        taken = None if turn is None else turn.value
+        if taken is not None:
+            hints: dict[str, Any] = {event.id: taken.subscribed, state_key: taken.state}
+            self._spawn(self._run_locked(platform, key, taken.lock, taken.entries, hints))
+            return
+        hints = {event.id: bool(subscribed is not None and subscribed.value)}
+        entries = [] if peeked is None else peeked.value or []
         if strategy == "concurrent":
-            self._spawn(self._run_concurrent(platform, key, peeked.value or [], event.id, hints))
+            self._spawn(self._run_concurrent(platform, key, entries, event.id, hints))
         elif lock is not None and lock.value is not None:
-            self._spawn(self._run_locked(platform, key, lock.value, peeked.value or [], hints))
+            if thread_state is not None:
+                hints[state_key] = thread_state.value
+            self._spawn(self._run_locked(platform, key, lock.value, entries, hints))
         # Otherwise the conversation is busy: its lock holder finds this entry before it stops.
+
+    def _one_shard(self, queue_key: str, thread_id: str, state_key: str) -> bool:
+        router = self.state.router
+        shard = router.for_thread(queue_key)
+        return router.for_thread(thread_id) == shard and router.for_key(state_key) == shard
 
     def _append_history(
         self, batch: Any, messages: list[Message], condition: Pending[Any] | None = None
@@ -400,26 +420,28 @@ class Chat(Router):
                     operation = batch.set if write.replace else batch.merge
                     operation(write.key, write.values, THREAD_STATE_TTL_MS, guard=write.guard)
                 batch.ack_queue(key, [seq for seq, _ in entries], guard=held.lock)
-                batch.release_lock(held.lock)
-                more = batch.peek_queue(key)
+                # The release checks the lock for every guarded write of the batch too.
+                idle = batch.release_lock_if_idle(held.lock)
                 self.work_index.add_to_finish(batch, key)
                 try:
                     await batch.run()
                 except LockLostError:
                     logger.warning("lock on %s was lost while its handler ran", key)
                     return
-            self.work_index.finished(key, before, idle=not more.value)
-            if not more.value:
+            await self.work_index.finished(key, before, idle=idle.value)
+            if idle.value:
                 return
-            # Released and atomically saw more waiting: take the lock again and go on. If
-            # someone else took it, they will handle what is waiting.
+            # More arrived while the handler ran, and the lock is still ours: renew it and go
+            # on. If it lapsed meanwhile, whoever took it handles what is waiting.
             batch = self.state.batch()
-            again = batch.acquire_lock(key, self.lock_ttl_ms)
-            peeked = batch.only_if(again).peek_queue(key)
+            renewed = batch.extend_lock(held.lock, self.lock_ttl_ms)
+            peeked = batch.only_if(renewed).peek_queue(key)
+            renewed_at = self.state.clock()
             await batch.run()
-            if again.value is None:
+            if not renewed.value:
                 return
-            lock, entries = again.value, peeked.value or []
+            lock = dataclasses.replace(held.lock, expires_at=renewed_at + self.lock_ttl_ms)
+            entries = peeked.value or []
 
     async def _run_concurrent(
         self,
@@ -443,7 +465,7 @@ class Chat(Router):
         more = batch.peek_queue(key)
         self.work_index.add_to_finish(batch, key)
         await batch.run()
-        self.work_index.finished(key, before, idle=not more.value)
+        await self.work_index.finished(key, before, idle=not more.value)
 
     async def _peek(self, key: str) -> list[tuple[int, QueueEntry]]:
         batch = self.state.batch()
@@ -809,7 +831,7 @@ class Chat(Router):
                     batch.release_lock(lock.value)
                 self.work_index.add_to_finish(batch, key)
                 await batch.run()
-                self.work_index.finished(key, before, idle=True)
+                await self.work_index.finished(key, before, idle=True)
                 return
             platform = self.platforms[str(entries[0][1].message["platform"])]
             if lock is not None and lock.value is not None:

@@ -57,13 +57,17 @@ class DurableObjectSql:
 
     def __init__(self, storage: Any) -> None:
         self._storage = storage
+        # Rows written by this port's statements (Cloudflare bills them), for CountingSql.
+        self.rows_written = 0
 
     def exec(self, sql: str, *params: SqlValue) -> list[Row]:
         # Read the cursor at once: holding it across an await has no snapshot isolation.
         # Numbers bind as REAL and come back as int when whole (tests/conformance checks this
         # on workerd); an int of 2**53 - 1 or more cannot bind, and the core binds none.
         cursor = self._storage.sql.exec(sql, *(_bindable(p) for p in params))
-        return [dict(row) for row in cursor.toArray()]
+        rows: list[Row] = [dict(row) for row in cursor.toArray()]
+        self.rows_written += int(cursor.rowsWritten)
+        return rows
 
     def transaction(self, fn: Callable[[], T]) -> T:
         result: T = self._storage.transactionSync(fn)
@@ -81,6 +85,7 @@ class CountingSql:
             "CREATE TABLE IF NOT EXISTS chatstate_counts "
             "(what TEXT PRIMARY KEY, n INTEGER NOT NULL) WITHOUT ROWID"
         )
+        sql.rows_written = 0
 
     def exec(self, sql: str, *params: SqlValue) -> list[Row]:
         self.statements += 1
@@ -90,8 +95,9 @@ class CountingSql:
         return self._sql.transaction(fn)
 
     def record(self, what: str) -> None:
-        """One more call of `what`, and the statements made since the last record."""
-        for name, n in ((what, 1), ("statements", self.statements)):
+        """One more call of `what`, and the statements and rows written since the last record."""
+        written = self._sql.rows_written
+        for name, n in ((what, 1), ("statements", self.statements), ("rows_written", written)):
             self._sql.exec(
                 "INSERT INTO chatstate_counts (what, n) VALUES (?, ?) "
                 "ON CONFLICT (what) DO UPDATE SET n = n + excluded.n",
@@ -99,6 +105,7 @@ class CountingSql:
                 n,
             )
         self.statements = 0
+        self._sql.rows_written = 0  # the counts' own rows are not the object's work
 
 
 class DurableObjectAlarm:

@@ -62,7 +62,7 @@ class BotMessenger(DurableObject):  # type: ignore[misc]
         self._state = self._open_state(config)
         sql = DurableObjectSql(ctx.storage)
         self._counts = CountingSql(sql) if config.count_calls else None
-        self._work_index = ParentWorkIndex(self._counts or sql)
+        self._work_index = ParentWorkIndex(self._counts or sql, on_idle=self._disarm)
         self._wakeups = ParentWakeups(DurableObjectSql(ctx.storage), ctx.storage)
         model = self._workers_ai(config)
         bot = build_bot(
@@ -147,13 +147,21 @@ class BotMessenger(DurableObject):  # type: ignore[misc]
     async def _accept(self, platform: str, inbound: Inbound) -> None:
         await self._ready()
         await self._chat.accept(platform, inbound)
-        if not self._alarm_armed and self._work_index.pending_now():
+        if not self._alarm_armed and not self._work_index.idle:
             recheck = wall_clock_ms() + RECHECK_DELAY_MS
             alarm = await self.ctx.storage.getAlarm()
             # A later alarm (a post scheduled for tomorrow) must not delay the re-check.
             if alarm is None or int(alarm) > recheck:
                 await self.ctx.storage.setAlarm(recheck)
             self._alarm_armed = True
+
+    async def _disarm(self) -> None:
+        """Every accepted message is handled: the re-check alarm would find nothing, so it
+        goes, unless a scheduled post needs it. A chat that writes once a minute thus costs no
+        alarm invocation per message."""
+        if self._alarm_armed and self._wakeups.earliest() is None:
+            await self.ctx.storage.deleteAlarm()
+            self._alarm_armed = False
 
     async def submit(self, platform: str, inbound: dict[str, Any]) -> dict[str, Any]:
         """RPC from the ingress: a modal's submission, answered by its handlers at once."""
@@ -178,6 +186,8 @@ class BotMessenger(DurableObject):  # type: ignore[misc]
 
     async def alarm(self, alarm_info: Any = None) -> None:
         self._alarm_armed = False
+        if self._counts is not None:
+            self._counts.record("alarm")
         await self._state.connect()
         self._recovered = True
         # The alarm stays open until the re-driven work is done: if it fails, the alarm retries.

@@ -99,6 +99,8 @@ class ChatSdkStateAgent(DurableObject):  # type: ignore[misc]
 
     async def alarm(self, alarm_info: Any = None) -> None:
         self._rearmed = True
+        if self._counts is not None:
+            self._counts.record("alarm")
         try:
             await self._host.on_alarm()
         except Exception:

@@ -40,6 +40,16 @@ class QueueEntry:
     expires_at: int
 
 
+@dataclass(frozen=True)
+class Turn:
+    """A conversation's lock, taken, with what its handler starts from."""
+
+    lock: Lock
+    entries: list[tuple[int, QueueEntry]]
+    subscribed: bool
+    state: JsonValue
+
+
 class Pending(Generic[T]):
     """The result of one operation in a batch, available once the batch has run."""
 
@@ -172,6 +182,43 @@ class StateBatch:
 
     def release_lock(self, lock: Lock) -> Pending[None]:
         return self._thread_op(lock.thread_id, _none, "release_lock", lock.thread_id, lock.token)
+
+    def release_lock_if_idle(self, lock: Lock) -> Pending[bool]:
+        """Release the lock unless live entries wait in its queue: True when released, False
+        when still held. A lock no longer held raises LockLostError from run()."""
+        return self._thread_op(
+            lock.thread_id, _bool, "release_lock_if_idle", lock.thread_id, lock.token
+        )
+
+    def begin_turn(
+        self, queue_key: str, ttl_ms: int, *, thread_id: str, state_key: str | None = None
+    ) -> Pending[Turn | None]:
+        """Take the conversation's lock and, if taken, its live queue entries, whether
+        `thread_id` is subscribed and the value at `state_key`, all in one statement. They
+        must share the lock's shard; None when the lock is busy."""
+        _check_ttl(ttl_ms, required=True)
+        router = self._adapter.router
+        shard = router.for_thread(queue_key)
+        spread = {router.for_thread(thread_id)}
+        if state_key is not None:
+            spread.add(router.for_key(state_key))
+        if spread != {shard}:
+            raise ValueError(f"a turn needs {thread_id!r} and its state in shard {shard!r}")
+
+        def decode(raw: Any) -> Turn | None:
+            if raw is None:
+                return None
+            lock = _lock(raw["lock"])
+            assert lock is not None
+            state = raw["state"]
+            return Turn(
+                lock,
+                [(int(seq), _queue_entry(text, queue_key)) for seq, text in raw["entries"]],
+                bool(raw["subscribed"]),
+                None if state is None else decode_json(state, f"cache key {state_key}"),
+            )
+
+        return self._add(shard, ["begin_turn", queue_key, ttl_ms, thread_id, state_key], decode)
 
     def extend_lock(self, lock: Lock, ttl_ms: int) -> Pending[bool]:
         _check_ttl(ttl_ms, required=True)

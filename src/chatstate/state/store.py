@@ -47,8 +47,10 @@ class _Batch:
         self.expiries: list[int] = []
         self.broadcast: list[tuple[str, dict[str, Any]]] = []
         # Guards found held in this batch: nothing in it can release them before it ends
-        # but its own release, so each is checked once.
+        # but its own release, so each is checked once; those not yet checked wait in
+        # _unverified for a statement that settles them.
         self._held: set[tuple[str, str]] = set()
+        self._unverified: set[tuple[str, str]] = set()
 
     def rows(self, statement: str, *params: SqlValue) -> list[Any]:
         return self.sql.exec(statement, *params)
@@ -67,17 +69,37 @@ class _Batch:
         self.expiries.append(at)
         return at
 
-    def forget_guard(self, lock_key: str, token: str) -> None:
-        self._held.discard((lock_key, token))
-
     def check_guard(self, guard: Any) -> None:
+        """Note a guard the batch's writes depend on. It is verified once, when its lock is
+        released in this batch or else at the batch's end: the batch is one transaction, so
+        a guard found lost at the end still undoes every write it guarded."""
         if guard is None:
             return
         if not (isinstance(guard, list) and len(guard) == 2):
             raise ValueError("guard must be [lock_key, token]")
-        lock_key, token = _text(guard[0], "guard lock key"), _text(guard[1], "guard token")
-        if (lock_key, token) in self._held:
-            return
+        held = (_text(guard[0], "guard lock key"), _text(guard[1], "guard token"))
+        if held not in self._held:
+            self._unverified.add(held)
+
+    def confirm_guard(self, lock_key: str, token: str) -> None:
+        """A statement of the lock's own saw it held: its guard is settled without a read."""
+        self._unverified.discard((lock_key, token))
+        self._held.add((lock_key, token))
+
+    def verify_guard(self, lock_key: str, token: str) -> None:
+        """Settle this lock's guard now, if a write of this batch waits on it."""
+        if (lock_key, token) in self._unverified:
+            self._verify(lock_key, token)
+
+    def forget_guard(self, lock_key: str, token: str) -> None:
+        self._held.discard((lock_key, token))
+
+    def verify_guards(self) -> None:
+        """At the batch's end: read each guard no statement has settled yet."""
+        for lock_key, token in sorted(self._unverified):
+            self._verify(lock_key, token)
+
+    def _verify(self, lock_key: str, token: str) -> None:
         held = self.rows(
             "SELECT 1 FROM chat_state_locks WHERE thread_id = ? AND token = ? AND expires_at > ?",
             lock_key,
@@ -86,6 +108,7 @@ class _Batch:
         )
         if not held:
             raise LockLostError(f"lock {lock_key!r} is no longer held with this token")
+        self._unverified.discard((lock_key, token))
         self._held.add((lock_key, token))
 
 
@@ -140,13 +163,90 @@ def _acquire_lock(b: _Batch, thread_id: Any, ttl_ms: Any) -> dict[str, Any] | No
 
 def _release_lock(b: _Batch, thread_id: Any, token: Any) -> None:
     # Token-checked, as the reference: releasing a lock someone else took over is a no-op.
-    b.forget_guard(_key(thread_id), _text(token, "token"))
+    lock_key, text = _key(thread_id), _text(token, "token")
+    # Writes this batch made under the lock are checked while it is still held.
+    b.verify_guard(lock_key, text)
+    b.forget_guard(lock_key, text)
     b.rows(
         "UPDATE chat_state_locks SET token = NULL, expires_at = NULL "
         "WHERE thread_id = ? AND token = ?",
-        _key(thread_id),
-        _text(token, "token"),
+        lock_key,
+        text,
     )
+
+
+def _release_lock_if_idle(b: _Batch, thread_id: Any, token: Any) -> bool:
+    """Release the held lock unless live entries wait in its queue: True when released.
+
+    False means the lock is still held (work waits for its holder); a lock no longer held
+    raises LockLostError, undoing the batch. One statement when the conversation goes idle."""
+    lock_key, text = _key(thread_id), _text(token, "token")
+    released = b.rows(
+        """UPDATE chat_state_locks SET token = NULL, expires_at = NULL
+           WHERE thread_id = ? AND token = ? AND expires_at > ? AND NOT EXISTS (
+             SELECT 1 FROM chat_state_queue WHERE thread_id = ? AND expires_at > ?)
+           RETURNING 1""",
+        lock_key,
+        text,
+        b.now,
+        lock_key,
+        b.now,
+    )
+    if released:
+        b.confirm_guard(lock_key, text)
+        b.forget_guard(lock_key, text)
+        return True
+    b.check_guard([lock_key, text])
+    b.verify_guard(lock_key, text)
+    return False
+
+
+def _begin_turn(
+    b: _Batch, queue_key: Any, ttl_ms: Any, thread_id: Any, state_key: Any = None
+) -> dict[str, Any] | None:
+    """Take the conversation's lock and, if taken, what its handler starts from: the live
+    queue entries, whether the thread is subscribed, and its state. One statement."""
+    lock_key, thread = _key(queue_key), _key(thread_id)
+    state = None if state_key is None else _key(state_key)
+    expires_at = b.now + _int(ttl_ms, "ttl_ms")
+    token = str(uuid.uuid4())
+    rows = b.rows(
+        """INSERT INTO chat_state_locks (thread_id, token, expires_at, fence) VALUES (?, ?, ?, 1)
+           ON CONFLICT (thread_id) DO UPDATE
+             SET token = excluded.token, expires_at = excluded.expires_at,
+                 fence = chat_state_locks.fence + 1
+             WHERE chat_state_locks.token IS NULL OR chat_state_locks.expires_at <= ?
+           RETURNING fence,
+             (SELECT json_group_array(json_array(seq, value)) FROM chat_state_queue
+              WHERE thread_id = ? AND expires_at > ?) AS entries,
+             EXISTS (SELECT 1 FROM chat_state_subscriptions WHERE thread_id = ?) AS subscribed,
+             (SELECT value FROM chat_state_cache
+              WHERE key = ? AND (expires_at IS NULL OR expires_at > ?)) AS state""",
+        lock_key,
+        token,
+        expires_at,
+        b.now,
+        lock_key,
+        b.now,
+        thread,
+        state,
+        b.now,
+    )
+    if not rows:
+        return None
+    b.expires(expires_at)
+    row = rows[0]
+    return {
+        "lock": {
+            "thread_id": lock_key,
+            "token": token,
+            "expires_at": expires_at,
+            "fence": _int(row["fence"], "fence"),
+        },
+        "entries": sorted(json.loads(str(row["entries"]))),
+        "subscribed": bool(row["subscribed"]),
+        "state": None if row["state"] is None else str(row["state"]),
+    }
 
 
 def _extend_lock(b: _Batch, thread_id: Any, token: Any, ttl_ms: Any) -> bool:
@@ -385,26 +485,31 @@ def _enqueue(
     # acknowledgement of an old entry can never hit a newer one. An empty queue restarts from
     # the clock: later than any number it handed out before. Expired entries are not counted
     # (reads never see them) and are removed by the alarm, not here: one statement fewer.
-    [row] = b.rows(
-        "SELECT COALESCE(SUM(expires_at > ?), 0) AS depth, "
-        "COALESCE(MAX(seq) + 1, ? * 1000) AS next_seq "
-        "FROM chat_state_queue WHERE thread_id = ?",
-        b.now,
-        b.now,
-        queue_key,
-    )
-    depth = _int(row["depth"], "count")
-    # An entry that is already stale could never be dequeued, so it is not stored; with
-    # drop_newest a full queue keeps what it has (the reference's onQueueFull "drop-newest").
-    if expiry > b.now and not (drop_newest and depth >= size):
-        b.rows(
-            "INSERT INTO chat_state_queue (thread_id, seq, value, expires_at) VALUES (?, ?, ?, ?)",
+    if expiry > b.now:
+        # One statement: the entry takes the next number, unless drop_newest finds the queue
+        # full; the depth is the live entries before it, plus itself.
+        rows = b.rows(
+            """INSERT INTO chat_state_queue (thread_id, seq, value, expires_at)
+               SELECT ?, COALESCE(MAX(seq) + 1, ? * 1000), ?, ? FROM chat_state_queue
+               WHERE thread_id = ? HAVING NOT ? OR COALESCE(SUM(expires_at > ?), 0) < ?
+               RETURNING 1 + (
+                 SELECT COUNT(*) FROM chat_state_queue AS ahead
+                 WHERE ahead.thread_id = chat_state_queue.thread_id
+                   AND ahead.expires_at > ? AND ahead.seq < chat_state_queue.seq) AS depth""",
             queue_key,
-            _int(row["next_seq"], "seq"),
+            b.now,
             text,
             b.expires(expiry),
+            queue_key,
+            bool(drop_newest),
+            b.now,
+            size,
+            b.now,
         )
-        depth += 1
+        depth = _int(rows[0]["depth"], "count") if rows else _queue_depth(b, queue_key)
+    else:
+        # An entry that is already stale could never be dequeued, so it is not stored.
+        depth = _queue_depth(b, queue_key)
     if depth > size:
         # Drop-oldest beyond max_size, as the reference; the depth never exceeds max_size.
         b.rows(
@@ -507,6 +612,8 @@ OPERATIONS: dict[str, Callable[..., Any]] = {
     "is_subscribed": _is_subscribed,
     "acquire_lock": _acquire_lock,
     "release_lock": _release_lock,
+    "release_lock_if_idle": _release_lock_if_idle,
+    "begin_turn": _begin_turn,
     "extend_lock": _extend_lock,
     "force_release_lock": _force_release_lock,
     "get": _get,
@@ -534,11 +641,17 @@ OPERATIONS: dict[str, Callable[..., Any]] = {
 
 
 class ShardStore:
-    """The state of one shard over the SQL port. Synchronous, like Durable Object SQL."""
+    """The state of one shard over the SQL port. Synchronous, like Durable Object SQL.
+
+    It remembers the cleanup wake-up it planned last, so a batch whose expiries come later
+    writes no plan of its own: one instance per shard sees every write (a Durable Object runs
+    one, a local shard file has one), and a fresh instance starts by writing it once more.
+    """
 
     def __init__(self, sql: SqlPort, clock: Clock) -> None:
         self.sql = sql
         self.clock = clock
+        self._plan = cleanup.Plan()
 
     def run_batch(self, operations: list[list[Any]]) -> BatchOutcome:
         """Run every operation in one transaction; results in order. One failure applies none."""
@@ -551,7 +664,7 @@ class ShardStore:
             )
         calls = [self._resolve(operation, index) for index, operation in enumerate(operations)]
 
-        def run() -> BatchOutcome:
+        def run() -> tuple[BatchOutcome, cleanup.Plan]:
             batch = _Batch(self.sql, self.clock())
             results: list[Any] = []
             for condition, fn, args in calls:
@@ -561,19 +674,24 @@ class ShardStore:
                     results.append(None)
                 else:
                     results.append(fn(batch, *args))
-            return BatchOutcome(
-                results, cleanup.note_expiries(batch, batch.expiries), batch.broadcast
-            )
+            batch.verify_guards()
+            alarm_at, plan = cleanup.note_expiries(batch, batch.expiries, self._plan)
+            return BatchOutcome(results, alarm_at, batch.broadcast), plan
 
-        return self.sql.transaction(run)
+        outcome, self._plan = self.sql.transaction(run)
+        return outcome
 
     def run_cleanup(self) -> int | None:
         """The alarm's work: remove expired rows; return the next wake-up, if any."""
-        return self.sql.transaction(lambda: cleanup.run(_Batch(self.sql, self.clock())))
+        at, self._plan = self.sql.transaction(lambda: cleanup.run(_Batch(self.sql, self.clock())))
+        return at
 
     def earliest_expiry(self) -> int | None:
         """Re-plan the alarm from the rows themselves (on start, to repair a lost alarm)."""
-        return self.sql.transaction(lambda: cleanup.replan(_Batch(self.sql, self.clock())))
+        at, self._plan = self.sql.transaction(
+            lambda: cleanup.replan(_Batch(self.sql, self.clock()), cleanup.Plan())
+        )
+        return at
 
     @staticmethod
     def _resolve(operation: Any, index: int) -> tuple[int | None, Callable[..., Any], list[Any]]:

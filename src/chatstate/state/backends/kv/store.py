@@ -148,6 +148,8 @@ class KvStore:
             "dequeue": self._dequeue,
             "queue_depth": self._queue_depth,
             "peek_queue": self._peek_queue,
+            "begin_turn": self._begin_turn,
+            "release_lock_if_idle": self._release_lock_if_idle,
             "ack_queue": self._ack_queue,
             "mark_pending": self._mark_pending,
             "clear_pending_if_idle": self._clear_pending_if_idle,
@@ -345,6 +347,44 @@ class KvStore:
 
         # The adapter reads no result from a release; whether it changed anything is dropped.
         return _Step(self._change_lock(lock_key, release))
+
+    def _release_lock_if_idle(self, thread_id: Any, token: Any) -> _Step:
+        lock_key, checked = key(thread_id), text(token, "token")
+        queue = self.kv_key("queue", lock_key)
+
+        def release(record: dict[str, Any], now: int) -> dict[str, Any] | None:
+            if record["token"] != checked or not (record["expires_at"] or 0) > now:
+                raise LockLostError(f"lock {lock_key!r} is no longer held with this token")
+            return {"token": None, "expires_at": None, "fence": record["fence"]}
+
+        async def run() -> bool:
+            if await self._live_entries(queue, self.clock()):
+                await self._check_guards([(lock_key, checked)])
+                return False
+            return await self._change_lock(lock_key, release)()
+
+        return _Step(run)
+
+    def _begin_turn(
+        self, queue_key: Any, ttl_ms: Any, thread_id: Any, state_key: Any = None
+    ) -> _Step:
+        acquire = self._acquire_lock(queue_key, ttl_ms)
+        peek = self._peek_queue(queue_key)
+        subscribed = self._is_subscribed(thread_id)
+        state = None if state_key is None else self._get(state_key)
+
+        async def run() -> dict[str, Any] | None:
+            lock = await acquire.run()
+            if lock is None:
+                return None
+            return {
+                "lock": lock,
+                "entries": await peek.run(),
+                "subscribed": await subscribed.run(),
+                "state": None if state is None else await state.run(),
+            }
+
+        return _Step(run)
 
     def _extend_lock(self, thread_id: Any, token: Any, ttl_ms: Any) -> _Step:
         lock_key, checked = key(thread_id), text(token, "token")
