@@ -20,19 +20,26 @@ from chatstate.chat.runtime import Chat
 from chatstate.chat.work_index import ParentWorkIndex
 from chatstate.http.client import HttpResult
 from chatstate.http.messages import HttpRequest
+from chatstate.platforms.github import GitHubPlatform
 from chatstate.platforms.slack import SlackPlatform
 from chatstate.platforms.telegram import SECRET_HEADER, TelegramPlatform
 from chatstate.routes.webhooks import Ingress
 from chatstate.state.backends.sqlite_port import SqlitePort
-from chatstate.testing.payloads import slack_signed_headers
+from chatstate.testing.payloads import github_signed_headers, slack_signed_headers
 
 SECRET = "fuzz-secret"
 SLACK_SECRET = "fuzz-signing-secret"
+GITHUB_SECRET = "fuzz-github-secret"
 
 
 class NoNetwork:
     async def post(self, url: str, body: bytes, headers: dict[str, str]) -> HttpResult:
         return HttpResult(200, b'{"ok": true, "result": {}}')
+
+    async def request(
+        self, method: str, url: str, body: bytes, headers: dict[str, str]
+    ) -> HttpResult:
+        return HttpResult(201, b'{"id": 1}')
 
 
 scalars = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20)
@@ -161,6 +168,37 @@ slack_envelopes = shaped(
         "authorizations": st.lists(shaped({"user_id": st.text(max_size=5)}), max_size=2),
     }
 )
+github_user = shaped({"login": st.sampled_from(["octocat", "bot"]) | st.text(max_size=6)})
+github_subject = shaped(
+    {
+        "number": st.integers(-2, 10**6),
+        "title": st.text(max_size=20),
+        "body": st.text(max_size=30),
+        "user": github_user,
+        "created_at": st.sampled_from(["2026-12-01T10:00:00Z"]) | st.text(max_size=12),
+    }
+)
+github_payloads = shaped(
+    {
+        "action": st.sampled_from(["created", "edited", "deleted", "opened", "closed"]),
+        "repository": shaped(
+            {"full_name": st.sampled_from(["octo-org/hello-world"]) | st.text(max_size=12)}
+        ),
+        "issue": github_subject,
+        "pull_request": github_subject,
+        "comment": shaped(
+            {
+                "id": st.integers(-2, 10**9),
+                "body": st.text(max_size=30),
+                "user": github_user,
+                "updated_at": st.text(max_size=12),
+            }
+        ),
+    }
+)
+github_events = st.sampled_from(
+    ["issue_comment", "pull_request_review_comment", "issues", "pull_request", "ping", "star"]
+)
 bodies = st.binary(max_size=200) | json_values.map(lambda v: json.dumps(v).encode())
 
 
@@ -173,7 +211,12 @@ def handle(platform: str, body: bytes, headers: dict[str, str]) -> tuple[int, in
         index = SqlitePort(None)
         telegram = TelegramPlatform(bot_token="1:t", secret_token=SECRET, http=NoNetwork())
         slack = SlackPlatform(signing_secret=SLACK_SECRET, bot_token="xoxb", http=NoNetwork())
-        chat = Chat(platforms=[telegram, slack], state=state, work_index=ParentWorkIndex(index))
+        github = GitHubPlatform(
+            webhook_secret=GITHUB_SECRET, token="ghp", bot_login="bot", http=NoNetwork()
+        )
+        chat = Chat(
+            platforms=[telegram, slack, github], state=state, work_index=ParentWorkIndex(index)
+        )
         accepted: list[Inbound] = []
 
         async def accept(name: str, inbound: Inbound) -> None:
@@ -260,3 +303,18 @@ def test_any_signed_slack_slash_command_is_answered_2xx_or_400(fields: dict[str,
         **slack_signed_headers(SLACK_SECRET, body, timestamp=int(time.time()), form=True),
     }
     assert_answered(*handle("slack", body, headers))
+
+
+@FUZZ
+@given(github_payloads.map(lambda v: json.dumps(v).encode()) | bodies, github_events)
+def test_any_signed_github_delivery_is_answered_2xx_or_400(body: bytes, event: str) -> None:
+    assert_answered(*handle("github", body, github_signed_headers(GITHUB_SECRET, body, event)))
+
+
+@FUZZ
+@given(github_payloads.map(lambda v: json.dumps(v).encode()) | bodies, github_events)
+def test_any_github_delivery_signed_with_another_secret_is_401_and_writes_nothing(
+    body: bytes, event: str
+) -> None:
+    headers = github_signed_headers(GITHUB_SECRET + "x", body, event)
+    assert handle("github", body, headers) == (401, 0)

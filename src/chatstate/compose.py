@@ -14,8 +14,9 @@ from chatstate.conversations.chat_completions import chat_completions_responder
 from chatstate.conversations.chat_turns import ChatTurns
 from chatstate.conversations.responder import Responder, default_responder
 from chatstate.conversations.thread_replies import thread_responder
-from chatstate.http.client import HttpBoth, HttpClient, HttpStreamer
+from chatstate.http.client import HttpBoth, HttpStreamer
 from chatstate.platforms.base import Platform
+from chatstate.platforms.github import GitHubPlatform
 from chatstate.platforms.slack import SlackPlatform
 from chatstate.platforms.telegram import TelegramPlatform
 from chatstate.platforms.web import WebPlatform
@@ -24,7 +25,7 @@ from chatstate.routes.console.index import ConsoleIndex
 from chatstate.state.adapter import StateAdapter
 
 
-def build_platforms(config: BotConfig, http: HttpClient) -> list[Platform]:
+def build_platforms(config: BotConfig, http: HttpBoth) -> list[Platform]:
     platforms: list[Platform] = []
     if config.telegram_bot_token and config.telegram_webhook_secret:
         platforms.append(
@@ -42,6 +43,16 @@ def build_platforms(config: BotConfig, http: HttpClient) -> list[Platform]:
                 bot_token=config.slack_bot_token,
                 http=http,
                 api_base=config.slack_api_base,
+            )
+        )
+    if config.github_webhook_secret and config.github_token and config.github_bot_login:
+        platforms.append(
+            GitHubPlatform(
+                webhook_secret=config.github_webhook_secret,
+                token=config.github_token,
+                bot_login=config.github_bot_login,
+                http=http,
+                api_base=config.github_api_base,
             )
         )
     return platforms

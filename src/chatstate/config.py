@@ -32,6 +32,10 @@ CONFIG_KEYS = (
     "SLACK_SIGNING_SECRET",
     "SLACK_BOT_TOKEN",
     "SLACK_API_BASE",
+    "GITHUB_WEBHOOK_SECRET",
+    "GITHUB_TOKEN",
+    "GITHUB_BOT_LOGIN",
+    "GITHUB_API_BASE",
     "MESSENGER_PER_CHANNEL",
     "CHAT_LOG_LEVEL",
     "CHAT_SHUTDOWN_GRACE_MS",
@@ -82,6 +86,12 @@ class BotConfig:
     slack_signing_secret: str | None
     slack_bot_token: str | None
     slack_api_base: str
+    github_webhook_secret: str | None
+    github_token: str | None
+    # The bot's login (`my-bot`, or `my-app[bot]` for a GitHub App): a mention is `@login`,
+    # and its own comments are never answered.
+    github_bot_login: str | None
+    github_api_base: str
     # On Cloudflare: one parent Durable Object per channel (the default), or one per bot. An
     # object runs one request at a time, so one per bot caps the whole bot at what one object
     # can handle (docs/benchmark.md).
@@ -124,6 +134,8 @@ class BotConfig:
             self.telegram_webhook_secret,
             self.slack_signing_secret,
             self.slack_bot_token,
+            self.github_webhook_secret,
+            self.github_token,
             self.cloudflare_api_token,
             self.api_token,
             self.llm_api_key,
@@ -149,6 +161,13 @@ class BotConfig:
 
         telegram_token, telegram_secret = pair("TELEGRAM_BOT_TOKEN", "TELEGRAM_WEBHOOK_SECRET")
         slack_secret, slack_token = pair("SLACK_SIGNING_SECRET", "SLACK_BOT_TOKEN")
+        github_secret, github_token = pair("GITHUB_WEBHOOK_SECRET", "GITHUB_TOKEN")
+        github_login = env.get("GITHUB_BOT_LOGIN") or None
+        if github_secret and not github_login:
+            raise ConfigError(
+                "GITHUB_BOT_LOGIN is required when GITHUB_WEBHOOK_SECRET is set (the bot's "
+                "login: mentions are @login, and its own comments are not answered)"
+            )
         if telegram_secret is not None and not TELEGRAM_SECRET_PATTERN.fullmatch(telegram_secret):
             raise ConfigError(
                 "TELEGRAM_WEBHOOK_SECRET must be 1-256 characters of A-Z, a-z, 0-9, _ and - "
@@ -194,6 +213,10 @@ class BotConfig:
             slack_signing_secret=slack_secret,
             slack_bot_token=slack_token,
             slack_api_base=env.get("SLACK_API_BASE", "https://slack.com/api"),
+            github_webhook_secret=github_secret,
+            github_token=github_token,
+            github_bot_login=github_login,
+            github_api_base=env.get("GITHUB_API_BASE", "https://api.github.com"),
             messenger_per_channel=env.get("MESSENGER_PER_CHANNEL", "true").lower() in ("1", "true"),
             log_level=log_level,
             shutdown_grace_ms=integer("CHAT_SHUTDOWN_GRACE_MS", 10_000),

@@ -10,8 +10,14 @@ from typing import Any
 
 import httpx
 
-from chatstate.testing.payloads import body, slack_signed_headers
-from support.local_server import SLACK_SECRET, TELEGRAM_SECRET, LocalServer, WranglerServer
+from chatstate.testing.payloads import body, github_signed_headers, slack_signed_headers
+from support.local_server import (
+    GITHUB_SECRET,
+    SLACK_SECRET,
+    TELEGRAM_SECRET,
+    LocalServer,
+    WranglerServer,
+)
 
 TELEGRAM_HEADERS = {
     "content-type": "application/json",
@@ -58,3 +64,20 @@ def queue_depth(server: LocalServer, queue_key: str) -> int:
                     "SELECT COUNT(*) FROM chat_state_queue WHERE thread_id = ?", (queue_key,)
                 ).fetchone()[0]
     return depth
+
+
+def post_github(
+    server: LocalServer,
+    event: str,
+    payload: dict[str, Any],
+    *,
+    delivery: str | None = None,
+    secret: str = GITHUB_SECRET,
+) -> httpx.Response:
+    raw = body(payload)
+    return httpx.post(
+        f"{server.url}/webhooks/github",
+        content=raw,
+        headers=github_signed_headers(secret, raw, event, delivery),
+        timeout=30,
+    )

@@ -12,7 +12,8 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from chatstate.testing.platform_apis import ApiCall, PlatformApis, parse_body
+from chatstate.testing.platform_apis import GITHUB_PATH, ApiCall, PlatformApis, parse_body
+from support.local_server import GITHUB_LOGIN, GITHUB_TOKEN
 
 
 class _ListeningServer(ThreadingHTTPServer):
@@ -35,7 +36,14 @@ class FakeApis:
         self.gate.set()
         self.barrier: threading.Barrier | None = None
         self.barrier_met = False
-        self.apis = PlatformApis(telegram_token, slack_token, bot_username, self._on_call)
+        self.apis = PlatformApis(
+            telegram_token,
+            slack_token,
+            bot_username,
+            self._on_call,
+            github_token=GITHUB_TOKEN,
+            github_login=GITHUB_LOGIN,
+        )
         # Answers to give instead of the normal one, first in first out, per method.
         self._scripted: dict[str, list[tuple[int, dict[str, Any], dict[str, str]]]] = {}
         self.server = _ListeningServer(("127.0.0.1", 0), self._handler_class())
@@ -87,8 +95,11 @@ class FakeApis:
         raise AssertionError(f"expected {count} {method} calls, saw {self.sent(method)}")
 
     def _answer(
-        self, path: str, headers: Any, payload: dict[str, Any]
-    ) -> tuple[int, dict[str, Any], dict[str, str]]:
+        self, path: str, headers: Any, payload: dict[str, Any], verb: str = "POST"
+    ) -> tuple[int, Any, dict[str, str]]:
+        if path.startswith(GITHUB_PATH):
+            status, answer = self.apis.answer(path, headers.get("authorization"), payload, verb)
+            return status, answer, {}
         method = path.rsplit("/", 1)[1]
         if path.startswith(f"/bot{self.telegram_token}/") or path.startswith("/api/"):
             scripted = self._scripted_answer(method)
@@ -130,6 +141,9 @@ class FakeApis:
             protocol_version = "HTTP/1.1"
 
             def do_GET(self) -> None:
+                if self.path.startswith(GITHUB_PATH):
+                    self._json("GET")
+                    return
                 status, data = apis.apis.download(self.path, self.headers.get("authorization"))
                 try:
                     self.send_response(status)
@@ -141,10 +155,19 @@ class FakeApis:
                     pass
 
             def do_POST(self) -> None:
+                self._json("POST")
+
+            def do_PATCH(self) -> None:
+                self._json("PATCH")
+
+            def do_DELETE(self) -> None:
+                self._json("DELETE")
+
+            def _json(self, verb: str) -> None:
                 length = int(self.headers.get("content-length", "0"))
                 payload = parse_body(self.headers.get("content-type", ""), self.rfile.read(length))
-                status, answer, extra_headers = apis._answer(self.path, self.headers, payload)
-                data = json.dumps(answer).encode()
+                status, answer, extra_headers = apis._answer(self.path, self.headers, payload, verb)
+                data = b"" if answer is None else json.dumps(answer).encode()
                 try:
                     self.send_response(status)
                     for name, value in extra_headers.items():

@@ -22,6 +22,9 @@ TELEGRAM_SECRET = "test-webhook-secret_0123"
 SLACK_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 SLACK_TOKEN = "xoxb-test-slack-token"
 BOT_USERNAME = "my_bot"
+GITHUB_SECRET = "github-webhook-secret-0123"
+GITHUB_TOKEN = "ghp_testGitHubToken0123456789"
+GITHUB_LOGIN = "chatstate-bot"
 
 
 def free_port() -> int:
@@ -53,6 +56,10 @@ class LocalServer:
             "SLACK_SIGNING_SECRET": SLACK_SECRET,
             "SLACK_BOT_TOKEN": SLACK_TOKEN,
             "SLACK_API_BASE": f"{api_base}/api",
+            "GITHUB_WEBHOOK_SECRET": GITHUB_SECRET,
+            "GITHUB_TOKEN": GITHUB_TOKEN,
+            "GITHUB_BOT_LOGIN": GITHUB_LOGIN,
+            "GITHUB_API_BASE": f"{api_base}/github",
             **env,
         }
         self.process: subprocess.Popen[bytes] | None = None

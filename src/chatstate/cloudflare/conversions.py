@@ -129,7 +129,13 @@ class WorkersHttpClient:
     """The outbound HTTP port over the runtime's fetch."""
 
     async def post(self, url: str, body: bytes, headers: dict[str, str]) -> HttpResult:
-        response = await workers.fetch(url, method="POST", headers=headers, body=body)
+        return await self.request("POST", url, body, headers)
+
+    async def request(
+        self, method: str, url: str, body: bytes, headers: dict[str, str]
+    ) -> HttpResult:
+        sent = body if body or method in ("POST", "PUT", "PATCH") else None
+        response = await workers.fetch(url, method=method, headers=headers, body=sent)
         retry_after = response.headers.get("retry-after")
         return HttpResult(
             int(response.status),

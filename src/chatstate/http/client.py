@@ -45,8 +45,8 @@ class HttpStreamer(Protocol):
     ) -> AsyncIterator[bytes]: ...
 
 
-class HttpBoth(HttpClient, HttpStreamer, Protocol):
-    """Both kinds of POST: what each runtime's client offers."""
+class HttpBoth(HttpClient, HttpRequester, HttpStreamer, Protocol):
+    """Any method, and both kinds of POST: what each runtime's client offers."""
 
 
 class ResponseTooLarge(Exception):

@@ -13,7 +13,7 @@ from typing import Any, Literal, Protocol
 from chatstate.chat.attachments import Attachment, AttachmentError, AttachmentTooLarge
 from chatstate.chat.content import Modal, NotSupported, Reply
 from chatstate.chat.events import Action, Event, Inbound, Message
-from chatstate.http.client import HttpClient, HttpResult, ResponseTooLarge
+from chatstate.http.client import HttpClient, HttpRequester, HttpResult, ResponseTooLarge
 from chatstate.http.messages import HttpRequest, HttpResponse
 
 logger = logging.getLogger("chatstate.platforms")
@@ -195,24 +195,74 @@ async def call_api(
 ) -> dict[str, Any]:
     """POST `body` as it is (JSON, a form, multipart) and return the JSON answer: see
     call_json_api."""
+
+    async def send() -> HttpResult:
+        return await http.post(url, body, headers)
+
+    def answered(result: HttpResult, answer: Any) -> bool:
+        return result.status < 400 and isinstance(answer, dict) and bool(answer.get("ok"))
+
+    answer = await _with_retries(send, answered, platform, method, sleep, retry, secret)
+    assert isinstance(answer, dict)
+    return answer
+
+
+async def call_rest_api(
+    http: HttpRequester,
+    verb: str,
+    url: str,
+    payload: dict[str, Any] | None,
+    headers: dict[str, str],
+    *,
+    platform: str,
+    method: str,
+    sleep: Sleep = asyncio.sleep,
+    retry: RetryPolicy = DEFAULT_RETRY,
+    secret: str = "",
+) -> Any:
+    """A REST call (GitHub, the Graph API): any 2xx is success, its JSON body the answer
+    (None for an empty one, as a 204). Retries as call_json_api; a 403 that names a
+    Retry-After (GitHub's secondary rate limit) is retried too."""
+    body = b"" if payload is None else json.dumps(payload).encode()
+    sent = {**headers, **({"content-type": "application/json"} if payload is not None else {})}
+
+    async def send() -> HttpResult:
+        return await http.request(verb, url, body, sent)
+
+    def answered(result: HttpResult, answer: Any) -> bool:
+        return 200 <= result.status < 300
+
+    return await _with_retries(send, answered, platform, method, sleep, retry, secret)
+
+
+async def _with_retries(
+    send: Callable[[], Awaitable[HttpResult]],
+    answered: Callable[[HttpResult, Any], bool],
+    platform: str,
+    method: str,
+    sleep: Sleep,
+    retry: RetryPolicy,
+    secret: str,
+) -> Any:
     waited = 0.0
     attempt = 0
     while True:
         attempt += 1
         delay = retry.backoff(attempt)
         try:
-            result = await http.post(url, body, headers)
+            result = await send()
         except Exception as error:
             status, detail = "no response", f"{type(error).__name__}: {error}"
         else:
             try:
-                answer = json.loads(result.body)
+                answer = json.loads(result.body) if result.body else None
             except ValueError:
                 answer = None
-            if result.status < 400 and isinstance(answer, dict) and answer.get("ok"):
+            if answered(result, answer):
                 return answer
             status, detail = f"HTTP {result.status}", repr(result.body[:300])
-            if result.status != 429 and result.status < 500:
+            limited = result.status == 403 and "retry-after" in result.headers
+            if result.status != 429 and result.status < 500 and not limited:
                 break
             delay = _retry_after(result, answer) or delay
         if attempt >= retry.attempts or waited + delay > retry.budget_s:

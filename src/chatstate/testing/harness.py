@@ -35,6 +35,7 @@ from chatstate.chat.work_index import ShardWorkIndex
 from chatstate.compose import BotSetup
 from chatstate.http.messages import HttpRequest, HttpResponse
 from chatstate.platforms.base import StreamTarget
+from chatstate.platforms.github import GitHubPlatform
 from chatstate.platforms.pacing import Pacer
 from chatstate.platforms.slack import SlackPlatform
 from chatstate.platforms.telegram import SECRET_HEADER, TelegramPlatform
@@ -43,13 +44,16 @@ from chatstate.routes.webhooks import Ingress
 from chatstate.state.backends.sqlite_files import LocalStateAdapter, open_local_state
 from chatstate.state.sharding import ShardRouter
 from chatstate.testing import payloads
-from chatstate.testing.platform_apis import ApiCall, InProcessHttp, PlatformApis
+from chatstate.testing.platform_apis import GITHUB_PATH, ApiCall, InProcessHttp, PlatformApis
 
 API_BASE = "http://platform-apis.test"
 TELEGRAM_TOKEN = "123456:TEST-telegram-token"
 TELEGRAM_SECRET = "test-webhook-secret"
 SLACK_SECRET = "test-slack-signing-secret"
 SLACK_TOKEN = "xoxb-test-slack-token"
+GITHUB_SECRET = "test-github-webhook-secret"
+GITHUB_TOKEN = "ghp_test-github-token"
+GITHUB_LOGIN = "my-bot"
 # How long `settle` lets a handler run in real time before it calls the test stuck.
 SETTLE_TIMEOUT_S = 10.0
 
@@ -216,7 +220,14 @@ class BotTester:
     ) -> None:
         self.setup = setup
         self.time = VirtualTime(start_ms if start_ms is not None else time.time_ns() // 10**6)
-        self.apis = PlatformApis(TELEGRAM_TOKEN, SLACK_TOKEN, bot_username, upload_base=API_BASE)
+        self.apis = PlatformApis(
+            TELEGRAM_TOKEN,
+            SLACK_TOKEN,
+            bot_username,
+            upload_base=API_BASE,
+            github_token=GITHUB_TOKEN,
+            github_login=GITHUB_LOGIN,
+        )
         self.bot_username = bot_username
         self._outbox: list[Reply] = []
         self._concurrency = concurrency or Concurrency()
@@ -227,6 +238,7 @@ class BotTester:
         self.telegram = TelegramDriver(self)
         self.slack = SlackDriver(self)
         self.web = WebDriver(self)
+        self.github = GitHubDriver(self)
 
     async def __aenter__(self) -> BotTester:
         state = open_local_state(
@@ -255,10 +267,18 @@ class BotTester:
             sleep=self.time.elapse,
             pacer=pacer,
         )
+        github = GitHubPlatform(
+            webhook_secret=GITHUB_SECRET,
+            token=GITHUB_TOKEN,
+            bot_login=GITHUB_LOGIN,
+            http=http,
+            api_base=f"{API_BASE}{GITHUB_PATH}",
+            sleep=self.time.elapse,
+        )
         self._chat = Chat(
             platforms=[
                 _Recorded(platform, self._outbox)
-                for platform in (telegram, slack, WebPlatform(state))
+                for platform in (telegram, slack, github, WebPlatform(state))
             ],
             state=state,
             work_index=ShardWorkIndex(state.shards.pending_work),
@@ -267,7 +287,10 @@ class BotTester:
         )
         self.setup(self._chat)
         self._ingress = Ingress(
-            {"telegram": telegram, "slack": slack}, self._chat.accept, self.time, self._chat.submit
+            {"telegram": telegram, "slack": slack, "github": github},
+            self._chat.accept,
+            self.time,
+            self._chat.submit,
         )
         self._state = state
         return self
@@ -502,6 +525,71 @@ class TelegramChat:
             json.dumps(update).encode(),
             {"content-type": "application/json", SECRET_HEADER: TELEGRAM_SECRET},
         )
+
+
+class GitHubDriver:
+    """Deliveries from GitHub: `bot.github.issue(7)`, `bot.github.pull_request(12)`."""
+
+    def __init__(self, tester: BotTester) -> None:
+        self._tester = tester
+        self.login = GITHUB_LOGIN
+
+    def issue(self, number: int, *, repository: str = "octo-org/hello-world") -> GitHubIssue:
+        return GitHubIssue(self._tester, number, repository)
+
+    def pull_request(self, number: int, *, repository: str = "octo-org/hello-world") -> GitHubIssue:
+        return GitHubIssue(self._tester, number, repository)
+
+
+@dataclass
+class GitHubIssue:
+    tester: BotTester
+    number: int
+    repository: str
+    author: str = "octocat"
+    _comment_ids: Any = field(default_factory=lambda: itertools.count(70_000))
+
+    @property
+    def thread_id(self) -> str:
+        return f"github:{self.repository}:{self.number}"
+
+    async def comment(self, text: str, *, mention: bool = False) -> dict[str, Any]:
+        """A user's comment (`@my-bot text` when `mention`); the payload sent."""
+        said = f"@{GITHUB_LOGIN} {text}" if mention else text
+        payload = payloads.github_issue_comment(
+            self.number,
+            said,
+            comment_id=next(self._comment_ids),
+            repository=self.repository,
+            author=self.author,
+        )
+        await self._post("issue_comment", payload)
+        return payload
+
+    async def edit(self, payload: dict[str, Any], text: str) -> None:
+        """The user edits an earlier comment."""
+        edited = {**payload, "action": "edited", "comment": {**payload["comment"], "body": text}}
+        edited["comment"]["updated_at"] = "2026-12-01T10:09:00Z"
+        await self._post("issue_comment", edited)
+
+    async def review_comment(self, text: str) -> None:
+        """A comment on a line of the pull request's diff."""
+        payload = payloads.github_review_comment(
+            self.number, text, comment_id=next(self._comment_ids), repository=self.repository
+        )
+        await self._post("pull_request_review_comment", payload)
+
+    async def event(self, kind: str, action: str, *, title: str = "", text: str = "") -> None:
+        """An `issues` or `pull_request` delivery: opened, closed, labeled..."""
+        payload = payloads.github_issue_event(
+            self.number, action, title=title, text=text, repository=self.repository, kind=kind
+        )
+        await self._post(kind, payload)
+
+    async def _post(self, event: str, payload: dict[str, Any]) -> None:
+        raw = json.dumps(payload).encode()
+        headers = payloads.github_signed_headers(GITHUB_SECRET, raw, event)
+        await self.tester.deliver("/webhooks/github", raw, headers)
 
 
 class SlackDriver:

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 from itertools import count
 from typing import Any
 from urllib.parse import urlencode
 
+from chatstate.platforms.github import signature as github_signature
 from chatstate.platforms.slack import signature
 
 _update_ids = count(500_000)
@@ -346,4 +348,119 @@ def slack_member_event(
         "channel_type": "C",
         "team": "T123ABC456",
         "event_ts": f"{time.time():.6f}",
+    }
+
+
+# --- GitHub: webhook payloads in the documented shapes (docs.github.com, "Webhook events and
+# payloads"), trimmed to the fields a bot reads ------------------------------------------------
+
+
+def github_user(
+    login: str = "octocat", user_id: int = 583231, kind: str = "User"
+) -> dict[str, Any]:
+    return {"login": login, "id": user_id, "type": kind, "site_admin": False}
+
+
+def github_repository(full_name: str = "octo-org/hello-world") -> dict[str, Any]:
+    owner, name = full_name.split("/", 1)
+    return {
+        "id": 1296269,
+        "name": name,
+        "full_name": full_name,
+        "private": False,
+        "owner": github_user(owner, 9919, "Organization"),
+        "html_url": f"https://github.com/{full_name}",
+    }
+
+
+def github_issue(number: int, title: str = "Found a bug", body: str = "") -> dict[str, Any]:
+    return {
+        "id": 1000000 + number,
+        "number": number,
+        "title": title,
+        "body": body,
+        "state": "open",
+        "user": github_user(),
+        "labels": [],
+        "created_at": "2026-12-01T10:00:00Z",
+        "updated_at": "2026-12-01T10:00:00Z",
+    }
+
+
+def github_issue_comment(
+    number: int,
+    text: str,
+    *,
+    comment_id: int = 8001,
+    repository: str = "octo-org/hello-world",
+    author: str = "octocat",
+    action: str = "created",
+) -> dict[str, Any]:
+    """An `issue_comment` delivery: someone commented on an issue (or a pull request)."""
+    return {
+        "action": action,
+        "issue": github_issue(number),
+        "comment": {
+            "id": comment_id,
+            "node_id": f"IC_{comment_id}",
+            "user": github_user(author),
+            "body": text,
+            "created_at": "2026-12-01T10:05:00Z",
+            "updated_at": "2026-12-01T10:06:00Z" if action == "edited" else "2026-12-01T10:05:00Z",
+            "html_url": f"https://github.com/{repository}/issues/{number}#issuecomment-{comment_id}",
+            "author_association": "CONTRIBUTOR",
+        },
+        "repository": github_repository(repository),
+        "sender": github_user(author),
+    }
+
+
+def github_review_comment(
+    number: int, text: str, *, comment_id: int = 9001, repository: str = "octo-org/hello-world"
+) -> dict[str, Any]:
+    """A `pull_request_review_comment` delivery: a comment on a line of a pull request's diff."""
+    return {
+        "action": "created",
+        "pull_request": {**github_issue(number, "Add a feature"), "head": {"ref": "feature"}},
+        "comment": {
+            "id": comment_id,
+            "user": github_user(),
+            "body": text,
+            "path": "README.md",
+            "line": 3,
+            "created_at": "2026-12-01T11:00:00Z",
+            "updated_at": "2026-12-01T11:00:00Z",
+        },
+        "repository": github_repository(repository),
+        "sender": github_user(),
+    }
+
+
+def github_issue_event(
+    number: int,
+    action: str = "opened",
+    *,
+    title: str = "Found a bug",
+    text: str = "",
+    repository: str = "octo-org/hello-world",
+    kind: str = "issues",
+) -> dict[str, Any]:
+    """An `issues` (or, with kind="pull_request", a `pull_request`) delivery."""
+    return {
+        "action": action,
+        kind if kind == "pull_request" else "issue": github_issue(number, title, text),
+        "repository": github_repository(repository),
+        "sender": github_user(),
+    }
+
+
+def github_signed_headers(
+    secret: str, body: bytes, event: str, delivery: str | None = None
+) -> dict[str, str]:
+    return {
+        "content-type": "application/json",
+        "x-github-event": event,
+        "x-github-delivery": delivery or str(uuid.uuid4()),
+        "x-hub-signature-256": github_signature(secret, body),
+        "user-agent": "GitHub-Hookshot/abc123",
     }

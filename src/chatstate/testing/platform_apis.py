@@ -22,10 +22,13 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from chatstate.http.client import HttpResult, HttpStatusError, ResponseTooLarge
+from chatstate.testing.github_api import FakeGitHubApi
 
 BOT_USER_ID = 42
 SLACK_BOT_USER = "UBOT"
 UPLOAD_PATH = "/upload/"
+# Below the fake server: GitHub's REST API (GITHUB_API_BASE is the server's URL plus this).
+GITHUB_PATH = "/github"
 TELEGRAM_TAGS = {
     "b", "strong", "i", "em", "u", "ins", "s", "strike", "del", "span", "tg-spoiler", "a",
     "code", "pre", "blockquote", "tg-emoji",
@@ -158,6 +161,9 @@ class PlatformApis:
         bot_username: str,
         on_call: Callable[[ApiCall], None] | None = None,
         upload_base: str = "",
+        *,
+        github_token: str = "",
+        github_login: str = "",
     ) -> None:
         self.telegram_token = telegram_token
         self.slack_token = slack_token
@@ -173,6 +179,11 @@ class PlatformApis:
         self.slack_files: dict[str, bytes] = {}
         # Every file download asked for, by path: a test can see none went astray.
         self.downloads: list[str] = []
+        self.github = FakeGitHubApi(
+            github_token,
+            github_login,
+            lambda method, payload: self._record(ApiCall("github", method, payload)),
+        )
 
     def _record(self, call: ApiCall) -> None:
         self.calls.append(call)
@@ -203,9 +214,13 @@ class PlatformApis:
         return [call.payload for call in self.calls if call.method == method]
 
     def answer(
-        self, path: str, authorization: str | None, payload: dict[str, Any]
-    ) -> tuple[int, dict[str, Any]]:
-        """The status and JSON answer for a POST to `path` (below the API's host)."""
+        self, path: str, authorization: str | None, payload: dict[str, Any], method: str = "POST"
+    ) -> tuple[int, Any]:
+        """The status and JSON answer for a request to `path` (below the API's host)."""
+        if path.startswith(GITHUB_PATH):
+            return self.github.answer(
+                method, path.removeprefix(GITHUB_PATH), authorization, payload
+            )
         try:
             if path.startswith("/bot"):
                 return self._telegram(path, payload)
@@ -595,6 +610,11 @@ class InProcessHttp:
         return data
 
     async def post(self, url: str, body: bytes, headers: dict[str, str]) -> HttpResult:
+        return await self.request("POST", url, body, headers)
+
+    async def request(
+        self, method: str, url: str, body: bytes, headers: dict[str, str]
+    ) -> HttpResult:
         if not url.startswith(self._base):
             # The URL may hold a bot token: it is not repeated here.
             raise ConnectionError("no network in tests: a call went past the fake platform APIs")
@@ -603,5 +623,8 @@ class InProcessHttp:
             payload: dict[str, Any] = {"bytes": len(body)}
         else:
             payload = parse_body(headers.get("content-type", "application/json"), body)
-        status, answer = self._apis.answer(path, headers.get("authorization"), payload)
-        return HttpResult(status, json.dumps(answer).encode(), {"content-type": "application/json"})
+        status, answer = self._apis.answer(
+            path, headers.get("authorization"), payload, method=method
+        )
+        data = b"" if answer is None else json.dumps(answer).encode()
+        return HttpResult(status, data, {"content-type": "application/json"})
