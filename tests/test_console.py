@@ -356,6 +356,16 @@ async def test_the_setup_view_lists_the_commands_and_the_slash_command_url(
     assert "commands" in slack["scopes"]
 
 
+async def test_the_setup_view_says_where_github_delivers_and_what_is_missing(
+    app: tuple[ConsoleApp, Chat], state: LocalStateAdapter
+) -> None:
+    response = await app[0].handle(request(path="/console/api/setup", headers=signed_in(state)))
+    github = next(p for p in json.loads(response.body)["platforms"] if p["name"] == "github")
+    assert github["copy"][0]["value"] == f"http://{HOST}/webhooks/github"
+    assert "Issue comments" in github["copy"][1]["value"]
+    assert github["missing"] == ["GITHUB_WEBHOOK_SECRET", "GITHUB_TOKEN", "GITHUB_BOT_LOGIN"]
+
+
 async def test_the_token_in_the_url_signs_in_and_redirects_to_a_clean_url(
     app: tuple[ConsoleApp, Chat],
 ) -> None:

@@ -390,6 +390,21 @@ def test_the_setup_view_says_first_that_platforms_need_public_https(
     ).to_be_visible()
 
 
+def test_the_github_card_offers_its_payload_url(server: LocalServer, page: Page) -> None:
+    page.get_by_role("tab", name="Setup").click()
+    github = page.locator("section.card", has_text="github: configured")
+    expect(github.locator("p").first).to_contain_text(
+        "GitHub delivers only to a public https:// URL", timeout=WAIT_MS
+    )
+    expect(
+        github.get_by_role(
+            "button",
+            name="Copy Payload URL (content type application/json) "
+            "(loopback: unreachable from the platform)",
+        )
+    ).to_be_visible()
+
+
 def test_missing_settings_name_the_command_and_the_restart(server: LocalServer, page: Page) -> None:
     def without_slack(route: Route) -> None:
         answer = route.fetch().json()

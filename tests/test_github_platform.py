@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from bot import setup
-from chatstate import Chat, Message, Thread
+from chatstate import Author, Chat, Message, Thread
 from chatstate.chat.content import Card, File, LinkButton, Markdown, NotSupported, Reply
 from chatstate.chat.events import Button
 from chatstate.http.client import HttpResult
@@ -168,6 +168,8 @@ async def test_what_github_cannot_show_is_refused_before_any_call(
 
 async def test_a_reaction_github_does_not_have_is_refused() -> None:
     github = GitHubPlatform(webhook_secret="s", token="t", bot_login="bot", http=Unreachable())
-    sent = Message(f"{REPO}:c5", f"github:{REPO}:7", f"github:{REPO}", "github", "", None, 0)  # type: ignore[arg-type]
+    sent = Message(
+        f"{REPO}:c5", f"github:{REPO}:7", f"github:{REPO}", "github", "", Author("bot"), 0
+    )
     with pytest.raises(NotSupported, match="github reacts only with"):
         await github.react(sent, "🔥", add=True)

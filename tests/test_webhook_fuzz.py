@@ -23,13 +23,19 @@ from chatstate.http.messages import HttpRequest
 from chatstate.platforms.github import GitHubPlatform
 from chatstate.platforms.slack import SlackPlatform
 from chatstate.platforms.telegram import SECRET_HEADER, TelegramPlatform
+from chatstate.platforms.whatsapp import WhatsAppPlatform
 from chatstate.routes.webhooks import Ingress
 from chatstate.state.backends.sqlite_port import SqlitePort
-from chatstate.testing.payloads import github_signed_headers, slack_signed_headers
+from chatstate.testing.payloads import (
+    github_signed_headers,
+    slack_signed_headers,
+    whatsapp_signed_headers,
+)
 
 SECRET = "fuzz-secret"
 SLACK_SECRET = "fuzz-signing-secret"
 GITHUB_SECRET = "fuzz-github-secret"
+WHATSAPP_SECRET = "fuzz-whatsapp-secret"
 
 
 class NoNetwork:
@@ -199,6 +205,54 @@ github_payloads = shaped(
 github_events = st.sampled_from(
     ["issue_comment", "pull_request_review_comment", "issues", "pull_request", "ping", "star"]
 )
+whatsapp_message = shaped(
+    {
+        "from": st.sampled_from(["16315551181"]) | st.text(max_size=8),
+        "id": st.sampled_from(["wamid.A"]) | st.text(max_size=8),
+        "timestamp": st.sampled_from(["1700000000"]) | st.text(max_size=5),
+        "type": st.sampled_from(
+            ["text", "interactive", "button", "reaction", "image", "document", "location"]
+        ),
+        "text": shaped({"body": st.text(max_size=20)}),
+        "interactive": shaped(
+            {
+                "type": st.sampled_from(["button_reply", "list_reply"]),
+                "button_reply": shaped({"id": st.text(max_size=8), "title": st.text(max_size=8)}),
+                "list_reply": shaped({"id": st.text(max_size=8)}),
+            }
+        ),
+        "button": shaped({"payload": st.text(max_size=8)}),
+        "reaction": shaped({"message_id": st.text(max_size=8), "emoji": st.text(max_size=2)}),
+        "image": shaped({"id": st.text(max_size=8), "caption": st.text(max_size=8)}),
+        "context": shaped({"id": st.text(max_size=8)}),
+    }
+)
+whatsapp_payloads = shaped(
+    {
+        "object": st.sampled_from(["whatsapp_business_account", "page"]),
+        "entry": st.lists(
+            shaped(
+                {
+                    "changes": st.lists(
+                        shaped(
+                            {
+                                "value": shaped(
+                                    {
+                                        "messages": st.lists(whatsapp_message, max_size=2),
+                                        "contacts": json_values,
+                                        "statuses": json_values,
+                                    }
+                                )
+                            }
+                        ),
+                        max_size=2,
+                    )
+                }
+            ),
+            max_size=2,
+        ),
+    }
+)
 bodies = st.binary(max_size=200) | json_values.map(lambda v: json.dumps(v).encode())
 
 
@@ -214,8 +268,17 @@ def handle(platform: str, body: bytes, headers: dict[str, str]) -> tuple[int, in
         github = GitHubPlatform(
             webhook_secret=GITHUB_SECRET, token="ghp", bot_login="bot", http=NoNetwork()
         )
+        whatsapp = WhatsAppPlatform(
+            verify_token="v",
+            app_secret=WHATSAPP_SECRET,
+            access_token="t",
+            phone_number_id="1",
+            http=NoNetwork(),
+        )
         chat = Chat(
-            platforms=[telegram, slack, github], state=state, work_index=ParentWorkIndex(index)
+            platforms=[telegram, slack, github, whatsapp],
+            state=state,
+            work_index=ParentWorkIndex(index),
         )
         accepted: list[Inbound] = []
 
@@ -318,3 +381,18 @@ def test_any_github_delivery_signed_with_another_secret_is_401_and_writes_nothin
 ) -> None:
     headers = github_signed_headers(GITHUB_SECRET + "x", body, event)
     assert handle("github", body, headers) == (401, 0)
+
+
+@FUZZ
+@given(whatsapp_payloads.map(lambda v: json.dumps(v).encode()) | bodies)
+def test_any_signed_whatsapp_delivery_is_answered_2xx_or_400(body: bytes) -> None:
+    assert_answered(*handle("whatsapp", body, whatsapp_signed_headers(WHATSAPP_SECRET, body)))
+
+
+@FUZZ
+@given(whatsapp_payloads.map(lambda v: json.dumps(v).encode()) | bodies)
+def test_any_whatsapp_delivery_signed_with_another_secret_is_401_and_writes_nothing(
+    body: bytes,
+) -> None:
+    headers = whatsapp_signed_headers(WHATSAPP_SECRET + "x", body)
+    assert handle("whatsapp", body, headers) == (401, 0)

@@ -20,6 +20,7 @@ from chatstate.platforms.github import GitHubPlatform
 from chatstate.platforms.slack import SlackPlatform
 from chatstate.platforms.telegram import TelegramPlatform
 from chatstate.platforms.web import WebPlatform
+from chatstate.platforms.whatsapp import WhatsAppPlatform
 from chatstate.routes.api.conversation_routes import ConversationApi
 from chatstate.routes.console.index import ConsoleIndex
 from chatstate.state.adapter import StateAdapter
@@ -53,6 +54,22 @@ def build_platforms(config: BotConfig, http: HttpBoth) -> list[Platform]:
                 bot_login=config.github_bot_login,
                 http=http,
                 api_base=config.github_api_base,
+            )
+        )
+    if (
+        config.whatsapp_verify_token
+        and config.whatsapp_app_secret
+        and config.whatsapp_access_token
+        and config.whatsapp_phone_number_id
+    ):
+        platforms.append(
+            WhatsAppPlatform(
+                verify_token=config.whatsapp_verify_token,
+                app_secret=config.whatsapp_app_secret,
+                access_token=config.whatsapp_access_token,
+                phone_number_id=config.whatsapp_phone_number_id,
+                http=http,
+                api_base=config.whatsapp_api_base,
             )
         )
     return platforms

@@ -36,6 +36,11 @@ CONFIG_KEYS = (
     "GITHUB_TOKEN",
     "GITHUB_BOT_LOGIN",
     "GITHUB_API_BASE",
+    "WHATSAPP_VERIFY_TOKEN",
+    "WHATSAPP_APP_SECRET",
+    "WHATSAPP_ACCESS_TOKEN",
+    "WHATSAPP_PHONE_NUMBER_ID",
+    "WHATSAPP_API_BASE",
     "MESSENGER_PER_CHANNEL",
     "CHAT_LOG_LEVEL",
     "CHAT_SHUTDOWN_GRACE_MS",
@@ -92,6 +97,13 @@ class BotConfig:
     # and its own comments are never answered.
     github_bot_login: str | None
     github_api_base: str
+    # WhatsApp Cloud API: the token Meta's handshake echoes, the app secret that signs
+    # deliveries, the Graph API token, and the business number the bot sends from.
+    whatsapp_verify_token: str | None
+    whatsapp_app_secret: str | None
+    whatsapp_access_token: str | None
+    whatsapp_phone_number_id: str | None
+    whatsapp_api_base: str
     # On Cloudflare: one parent Durable Object per channel (the default), or one per bot. An
     # object runs one request at a time, so one per bot caps the whole bot at what one object
     # can handle (docs/benchmark.md).
@@ -136,6 +148,9 @@ class BotConfig:
             self.slack_bot_token,
             self.github_webhook_secret,
             self.github_token,
+            self.whatsapp_verify_token,
+            self.whatsapp_app_secret,
+            self.whatsapp_access_token,
             self.cloudflare_api_token,
             self.api_token,
             self.llm_api_key,
@@ -173,6 +188,21 @@ class BotConfig:
                 "TELEGRAM_WEBHOOK_SECRET must be 1-256 characters of A-Z, a-z, 0-9, _ and - "
                 "(Telegram's rule for setWebhook's secret_token)"
             )
+        whatsapp = {
+            name: env.get(name) or None
+            for name in (
+                "WHATSAPP_VERIFY_TOKEN",
+                "WHATSAPP_APP_SECRET",
+                "WHATSAPP_ACCESS_TOKEN",
+                "WHATSAPP_PHONE_NUMBER_ID",
+            )
+        }
+        if any(whatsapp.values()) and not all(whatsapp.values()):
+            missing = [name for name, given in whatsapp.items() if not given]
+            raise ConfigError(f"WhatsApp needs all four settings: set {', '.join(missing)}")
+        phone_number_id = whatsapp["WHATSAPP_PHONE_NUMBER_ID"]
+        if phone_number_id is not None and not phone_number_id.isdigit():
+            raise ConfigError("WHATSAPP_PHONE_NUMBER_ID is the number's id in digits (Meta's API)")
         log_level = env.get("CHAT_LOG_LEVEL", "INFO").upper()
         if log_level not in LOG_LEVELS:
             raise ConfigError(f"CHAT_LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}")
@@ -217,6 +247,11 @@ class BotConfig:
             github_token=github_token,
             github_bot_login=github_login,
             github_api_base=env.get("GITHUB_API_BASE", "https://api.github.com"),
+            whatsapp_verify_token=whatsapp["WHATSAPP_VERIFY_TOKEN"],
+            whatsapp_app_secret=whatsapp["WHATSAPP_APP_SECRET"],
+            whatsapp_access_token=whatsapp["WHATSAPP_ACCESS_TOKEN"],
+            whatsapp_phone_number_id=phone_number_id,
+            whatsapp_api_base=env.get("WHATSAPP_API_BASE", "https://graph.facebook.com/v21.0"),
             messenger_per_channel=env.get("MESSENGER_PER_CHANNEL", "true").lower() in ("1", "true"),
             log_level=log_level,
             shutdown_grace_ms=integer("CHAT_SHUTDOWN_GRACE_MS", 10_000),

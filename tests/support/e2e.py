@@ -10,11 +10,17 @@ from typing import Any
 
 import httpx
 
-from chatstate.testing.payloads import body, github_signed_headers, slack_signed_headers
+from chatstate.testing.payloads import (
+    body,
+    github_signed_headers,
+    slack_signed_headers,
+    whatsapp_signed_headers,
+)
 from support.local_server import (
     GITHUB_SECRET,
     SLACK_SECRET,
     TELEGRAM_SECRET,
+    WHATSAPP_APP_SECRET,
     LocalServer,
     WranglerServer,
 )
@@ -79,5 +85,17 @@ def post_github(
         f"{server.url}/webhooks/github",
         content=raw,
         headers=github_signed_headers(secret, raw, event, delivery),
+        timeout=30,
+    )
+
+
+def post_whatsapp(
+    server: LocalServer, payload: dict[str, Any], *, secret: str = WHATSAPP_APP_SECRET
+) -> httpx.Response:
+    raw = body(payload)
+    return httpx.post(
+        f"{server.url}/webhooks/whatsapp",
+        content=raw,
+        headers=whatsapp_signed_headers(secret, raw),
         timeout=30,
     )

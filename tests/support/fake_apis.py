@@ -12,8 +12,17 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from chatstate.testing.platform_apis import GITHUB_PATH, ApiCall, PlatformApis, parse_body
-from support.local_server import GITHUB_LOGIN, GITHUB_TOKEN
+from chatstate.testing.platform_apis import (
+    GITHUB_PATH,
+    GRAPH_PATH,
+    ApiCall,
+    PlatformApis,
+    parse_body,
+)
+from support.local_server import GITHUB_LOGIN, GITHUB_TOKEN, WHATSAPP_PHONE_ID, WHATSAPP_TOKEN
+
+# Paths answered as JSON REST APIs, every method: GitHub's and the Graph API.
+REST_PATHS = (GITHUB_PATH, GRAPH_PATH)
 
 
 class _ListeningServer(ThreadingHTTPServer):
@@ -43,11 +52,14 @@ class FakeApis:
             self._on_call,
             github_token=GITHUB_TOKEN,
             github_login=GITHUB_LOGIN,
+            whatsapp_token=WHATSAPP_TOKEN,
+            whatsapp_phone_number_id=WHATSAPP_PHONE_ID,
         )
         # Answers to give instead of the normal one, first in first out, per method.
         self._scripted: dict[str, list[tuple[int, dict[str, Any], dict[str, str]]]] = {}
         self.server = _ListeningServer(("127.0.0.1", 0), self._handler_class())
         self.apis.upload_base = self.base
+        self.apis.whatsapp.download_base = self.base
         self.server.daemon_threads = True
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
@@ -97,7 +109,7 @@ class FakeApis:
     def _answer(
         self, path: str, headers: Any, payload: dict[str, Any], verb: str = "POST"
     ) -> tuple[int, Any, dict[str, str]]:
-        if path.startswith(GITHUB_PATH):
+        if path.startswith(REST_PATHS):
             status, answer = self.apis.answer(path, headers.get("authorization"), payload, verb)
             return status, answer, {}
         method = path.rsplit("/", 1)[1]
@@ -141,7 +153,7 @@ class FakeApis:
             protocol_version = "HTTP/1.1"
 
             def do_GET(self) -> None:
-                if self.path.startswith(GITHUB_PATH):
+                if self.path.startswith(REST_PATHS):
                     self._json("GET")
                     return
                 status, data = apis.apis.download(self.path, self.headers.get("authorization"))

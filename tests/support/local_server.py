@@ -25,6 +25,10 @@ BOT_USERNAME = "my_bot"
 GITHUB_SECRET = "github-webhook-secret-0123"
 GITHUB_TOKEN = "ghp_testGitHubToken0123456789"
 GITHUB_LOGIN = "chatstate-bot"
+WHATSAPP_VERIFY_TOKEN = "whatsapp-verify-token-0123"
+WHATSAPP_APP_SECRET = "whatsapp-app-secret-0123456789"
+WHATSAPP_TOKEN = "EAAGtestWhatsAppAccessToken0123"
+WHATSAPP_PHONE_ID = "106540352242922"
 
 
 def free_port() -> int:
@@ -60,6 +64,11 @@ class LocalServer:
             "GITHUB_TOKEN": GITHUB_TOKEN,
             "GITHUB_BOT_LOGIN": GITHUB_LOGIN,
             "GITHUB_API_BASE": f"{api_base}/github",
+            "WHATSAPP_VERIFY_TOKEN": WHATSAPP_VERIFY_TOKEN,
+            "WHATSAPP_APP_SECRET": WHATSAPP_APP_SECRET,
+            "WHATSAPP_ACCESS_TOKEN": WHATSAPP_TOKEN,
+            "WHATSAPP_PHONE_NUMBER_ID": WHATSAPP_PHONE_ID,
+            "WHATSAPP_API_BASE": f"{api_base}/graph",
             **env,
         }
         self.process: subprocess.Popen[bytes] | None = None

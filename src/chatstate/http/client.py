@@ -28,6 +28,10 @@ class HttpRequester(Protocol):
     ) -> HttpResult: ...
 
 
+class HttpApi(HttpClient, HttpRequester, Protocol):
+    """POST and any other method: what a REST platform calls its API with."""
+
+
 class HttpStatusError(Exception):
     """A streamed request answered with a status other than 2xx."""
 

@@ -219,12 +219,18 @@ async def call_rest_api(
     sleep: Sleep = asyncio.sleep,
     retry: RetryPolicy = DEFAULT_RETRY,
     secret: str = "",
+    form: tuple[bytes, str] | None = None,
 ) -> Any:
     """A REST call (GitHub, the Graph API): any 2xx is success, its JSON body the answer
     (None for an empty one, as a 204). Retries as call_json_api; a 403 that names a
-    Retry-After (GitHub's secondary rate limit) is retried too."""
-    body = b"" if payload is None else json.dumps(payload).encode()
-    sent = {**headers, **({"content-type": "application/json"} if payload is not None else {})}
+    Retry-After (GitHub's secondary rate limit) is retried too. `form` is a body and its
+    content type (multipart) sent instead of `payload` as JSON."""
+    if form is not None:
+        body, content_type = form
+    else:
+        body = b"" if payload is None else json.dumps(payload).encode()
+        content_type = "application/json" if payload is not None else ""
+    sent = {**headers, **({"content-type": content_type} if content_type else {})}
 
     async def send() -> HttpResult:
         return await http.request(verb, url, body, sent)

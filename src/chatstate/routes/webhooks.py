@@ -24,6 +24,10 @@ KNOWN_PLATFORMS = {
     "telegram": "set TELEGRAM_BOT_TOKEN and TELEGRAM_WEBHOOK_SECRET",
     "slack": "set SLACK_SIGNING_SECRET and SLACK_BOT_TOKEN",
     "github": "set GITHUB_WEBHOOK_SECRET, GITHUB_TOKEN and GITHUB_BOT_LOGIN",
+    "whatsapp": (
+        "set WHATSAPP_VERIFY_TOKEN, WHATSAPP_APP_SECRET, WHATSAPP_ACCESS_TOKEN and "
+        "WHATSAPP_PHONE_NUMBER_ID"
+    ),
 }
 
 
@@ -53,8 +57,14 @@ class Ingress:
             hint = KNOWN_PLATFORMS.get(name)
             detail = f": {name} is not configured ({hint})" if hint else ""
             return HttpResponse.text(404, f"no route for {request.path}{detail}\n")
+        handshake = getattr(platform, "handshake", None)
+        if request.method == "GET" and handshake is not None:
+            # A platform that checks the URL before delivering to it (WhatsApp's hub.challenge).
+            answer: HttpResponse = handshake(request)
+            return answer
         if request.method != "POST":
-            return HttpResponse.text(405, "webhooks are POSTed\n", allow="POST")
+            allowed = "GET, POST" if handshake is not None else "POST"
+            return HttpResponse.text(405, "webhooks are POSTed\n", allow=allowed)
         if len(request.body) > MAX_BODY_BYTES:
             return HttpResponse.text(413, f"request body is larger than {MAX_BODY_BYTES} bytes\n")
         try:

@@ -40,11 +40,18 @@ from chatstate.platforms.pacing import Pacer
 from chatstate.platforms.slack import SlackPlatform
 from chatstate.platforms.telegram import SECRET_HEADER, TelegramPlatform
 from chatstate.platforms.web import WebPlatform, web_message, web_press, web_thread
+from chatstate.platforms.whatsapp import WhatsAppPlatform
 from chatstate.routes.webhooks import Ingress
 from chatstate.state.backends.sqlite_files import LocalStateAdapter, open_local_state
 from chatstate.state.sharding import ShardRouter
 from chatstate.testing import payloads
-from chatstate.testing.platform_apis import GITHUB_PATH, ApiCall, InProcessHttp, PlatformApis
+from chatstate.testing.platform_apis import (
+    GITHUB_PATH,
+    GRAPH_PATH,
+    ApiCall,
+    InProcessHttp,
+    PlatformApis,
+)
 
 API_BASE = "http://platform-apis.test"
 TELEGRAM_TOKEN = "123456:TEST-telegram-token"
@@ -54,6 +61,9 @@ SLACK_TOKEN = "xoxb-test-slack-token"
 GITHUB_SECRET = "test-github-webhook-secret"
 GITHUB_TOKEN = "ghp_test-github-token"
 GITHUB_LOGIN = "my-bot"
+WHATSAPP_VERIFY_TOKEN = "test-whatsapp-verify-token"
+WHATSAPP_APP_SECRET = "test-whatsapp-app-secret"
+WHATSAPP_TOKEN = "test-whatsapp-access-token"
 # How long `settle` lets a handler run in real time before it calls the test stuck.
 SETTLE_TIMEOUT_S = 10.0
 
@@ -227,6 +237,8 @@ class BotTester:
             upload_base=API_BASE,
             github_token=GITHUB_TOKEN,
             github_login=GITHUB_LOGIN,
+            whatsapp_token=WHATSAPP_TOKEN,
+            whatsapp_phone_number_id=payloads.WHATSAPP_PHONE_NUMBER_ID,
         )
         self.bot_username = bot_username
         self._outbox: list[Reply] = []
@@ -239,6 +251,7 @@ class BotTester:
         self.slack = SlackDriver(self)
         self.web = WebDriver(self)
         self.github = GitHubDriver(self)
+        self.whatsapp = WhatsAppDriver(self)
 
     async def __aenter__(self) -> BotTester:
         state = open_local_state(
@@ -275,10 +288,19 @@ class BotTester:
             api_base=f"{API_BASE}{GITHUB_PATH}",
             sleep=self.time.elapse,
         )
+        whatsapp = WhatsAppPlatform(
+            verify_token=WHATSAPP_VERIFY_TOKEN,
+            app_secret=WHATSAPP_APP_SECRET,
+            access_token=WHATSAPP_TOKEN,
+            phone_number_id=payloads.WHATSAPP_PHONE_NUMBER_ID,
+            http=http,
+            api_base=f"{API_BASE}{GRAPH_PATH}",
+            sleep=self.time.elapse,
+        )
         self._chat = Chat(
             platforms=[
                 _Recorded(platform, self._outbox)
-                for platform in (telegram, slack, github, WebPlatform(state))
+                for platform in (telegram, slack, github, whatsapp, WebPlatform(state))
             ],
             state=state,
             work_index=ShardWorkIndex(state.shards.pending_work),
@@ -287,7 +309,7 @@ class BotTester:
         )
         self.setup(self._chat)
         self._ingress = Ingress(
-            {"telegram": telegram, "slack": slack, "github": github},
+            {"telegram": telegram, "slack": slack, "github": github, "whatsapp": whatsapp},
             self._chat.accept,
             self.time,
             self._chat.submit,
@@ -590,6 +612,61 @@ class GitHubIssue:
         raw = json.dumps(payload).encode()
         headers = payloads.github_signed_headers(GITHUB_SECRET, raw, event)
         await self.tester.deliver("/webhooks/github", raw, headers)
+
+
+class WhatsAppDriver:
+    """Deliveries from WhatsApp users: `bot.whatsapp.user("16315551181")`."""
+
+    def __init__(self, tester: BotTester) -> None:
+        self._tester = tester
+
+    def user(self, wa_id: str = "16315551181", *, name: str = "Ann") -> WhatsAppUser:
+        return WhatsAppUser(self._tester, wa_id, name)
+
+
+@dataclass
+class WhatsAppUser:
+    tester: BotTester
+    wa_id: str
+    name: str
+
+    @property
+    def thread_id(self) -> str:
+        return f"whatsapp:{self.wa_id}"
+
+    async def send(self, text: str) -> dict[str, Any]:
+        """A text message from the user; the message sent."""
+        message = payloads.whatsapp_text(text, user=self.wa_id)
+        await self._post(message)
+        return message
+
+    async def press(self, button_id: str, title: str = "") -> None:
+        """The user taps a reply button (its id is `action_id` or `action_id:value`) on the
+        bot's latest message."""
+        sent = self.tester.apis.whatsapp_last_sent(self.wa_id)
+        await self._post(
+            payloads.whatsapp_button_reply(
+                button_id, title or button_id, replied_to=sent, user=self.wa_id
+            )
+        )
+
+    async def choose(self, row_id: str, title: str = "") -> None:
+        """The user picks a row of the bot's list message."""
+        await self._post(payloads.whatsapp_list_reply(row_id, title or row_id, user=self.wa_id))
+
+    async def react(self, message_id: str, emoji: str) -> None:
+        """The user reacts to a message (by its wamid); an empty emoji takes it back."""
+        await self._post(payloads.whatsapp_reaction(message_id, emoji, user=self.wa_id))
+
+    async def send_image(self, data: bytes, caption: str = "") -> None:
+        media_id = self.tester.apis.add_whatsapp_media(data)
+        await self._post(payloads.whatsapp_image(media_id, caption, user=self.wa_id))
+
+    async def _post(self, message: dict[str, Any]) -> None:
+        delivery = payloads.whatsapp_delivery([message], user=self.wa_id, name=self.name)
+        raw = json.dumps(delivery).encode()
+        headers = payloads.whatsapp_signed_headers(WHATSAPP_APP_SECRET, raw)
+        await self.tester.deliver("/webhooks/whatsapp", raw, headers)
 
 
 class SlackDriver:

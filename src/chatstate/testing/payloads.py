@@ -12,6 +12,7 @@ from urllib.parse import urlencode
 
 from chatstate.platforms.github import signature as github_signature
 from chatstate.platforms.slack import signature
+from chatstate.platforms.whatsapp import signature as whatsapp_signature
 
 _update_ids = count(500_000)
 _message_ids = count(1)
@@ -463,4 +464,98 @@ def github_signed_headers(
         "x-github-delivery": delivery or str(uuid.uuid4()),
         "x-hub-signature-256": github_signature(secret, body),
         "user-agent": "GitHub-Hookshot/abc123",
+    }
+
+
+# --- WhatsApp Cloud API: webhook payloads in the documented shapes (developers.facebook.com,
+# "Webhooks: messages") ----------------------------------------------------------------------
+
+WHATSAPP_PHONE_NUMBER_ID = "106540352242922"
+_wamids = count(1)
+
+
+def whatsapp_delivery(
+    messages: list[dict[str, Any]] | None = None,
+    *,
+    statuses: list[dict[str, Any]] | None = None,
+    user: str = "16315551181",
+    name: str = "Ann",
+    phone_number_id: str = WHATSAPP_PHONE_NUMBER_ID,
+) -> dict[str, Any]:
+    """A `messages` webhook: what users sent, or the statuses of what the bot sent."""
+    value: dict[str, Any] = {
+        "messaging_product": "whatsapp",
+        "metadata": {"display_phone_number": "15550783881", "phone_number_id": phone_number_id},
+    }
+    if messages is not None:
+        value["contacts"] = [{"profile": {"name": name}, "wa_id": user}]
+        value["messages"] = messages
+    if statuses is not None:
+        value["statuses"] = statuses
+    return {
+        "object": "whatsapp_business_account",
+        "entry": [{"id": "102290129340398", "changes": [{"value": value, "field": "messages"}]}],
+    }
+
+
+def whatsapp_message(
+    kind: str, body: dict[str, Any], *, user: str = "16315551181", wamid: str | None = None
+) -> dict[str, Any]:
+    return {
+        "from": user,
+        "id": wamid or f"wamid.HBgLMTYzMTU1NTExODEVAgASGBQz{next(_wamids):06d}",
+        "timestamp": str(int(time.time())),
+        "type": kind,
+        kind: body,
+    }
+
+
+def whatsapp_text(text: str, **fields: Any) -> dict[str, Any]:
+    return whatsapp_message("text", {"body": text}, **fields)
+
+
+def whatsapp_button_reply(
+    button_id: str, title: str, *, replied_to: str, **fields: Any
+) -> dict[str, Any]:
+    message = whatsapp_message(
+        "interactive",
+        {"type": "button_reply", "button_reply": {"id": button_id, "title": title}},
+        **fields,
+    )
+    message["context"] = {"from": "15550783881", "id": replied_to}
+    return message
+
+
+def whatsapp_list_reply(row_id: str, title: str, **fields: Any) -> dict[str, Any]:
+    return whatsapp_message(
+        "interactive",
+        {"type": "list_reply", "list_reply": {"id": row_id, "title": title, "description": ""}},
+        **fields,
+    )
+
+
+def whatsapp_reaction(message_id: str, emoji: str, **fields: Any) -> dict[str, Any]:
+    return whatsapp_message("reaction", {"message_id": message_id, "emoji": emoji}, **fields)
+
+
+def whatsapp_image(media_id: str, caption: str = "", **fields: Any) -> dict[str, Any]:
+    body = {"id": media_id, "mime_type": "image/jpeg", "sha256": "abc", "caption": caption}
+    return whatsapp_message("image", body, **fields)
+
+
+def whatsapp_status(
+    wamid: str, status: str = "delivered", user: str = "16315551181"
+) -> dict[str, Any]:
+    return {
+        "id": wamid,
+        "status": status,
+        "timestamp": str(int(time.time())),
+        "recipient_id": user,
+    }
+
+
+def whatsapp_signed_headers(app_secret: str, body: bytes) -> dict[str, str]:
+    return {
+        "content-type": "application/json",
+        "x-hub-signature-256": whatsapp_signature(app_secret, body),
     }

@@ -23,12 +23,16 @@ from urllib.parse import parse_qsl
 
 from chatstate.http.client import HttpResult, HttpStatusError, ResponseTooLarge
 from chatstate.testing.github_api import FakeGitHubApi
+from chatstate.testing.whatsapp_api import FakeWhatsAppApi
 
 BOT_USER_ID = 42
 SLACK_BOT_USER = "UBOT"
 UPLOAD_PATH = "/upload/"
 # Below the fake server: GitHub's REST API (GITHUB_API_BASE is the server's URL plus this).
 GITHUB_PATH = "/github"
+# And the Graph API (WHATSAPP_API_BASE), with WhatsApp media downloads below WHATSAPP_MEDIA_PATH.
+GRAPH_PATH = "/graph"
+WHATSAPP_MEDIA_PATH = "/whatsapp-media/"
 TELEGRAM_TAGS = {
     "b", "strong", "i", "em", "u", "ins", "s", "strike", "del", "span", "tg-spoiler", "a",
     "code", "pre", "blockquote", "tg-emoji",
@@ -164,6 +168,8 @@ class PlatformApis:
         *,
         github_token: str = "",
         github_login: str = "",
+        whatsapp_token: str = "",
+        whatsapp_phone_number_id: str = "",
     ) -> None:
         self.telegram_token = telegram_token
         self.slack_token = slack_token
@@ -184,6 +190,12 @@ class PlatformApis:
             github_login,
             lambda method, payload: self._record(ApiCall("github", method, payload)),
         )
+        self.whatsapp = FakeWhatsAppApi(
+            whatsapp_token,
+            whatsapp_phone_number_id,
+            lambda method, payload: self._record(ApiCall("whatsapp", method, payload)),
+        )
+        self.whatsapp.download_base = upload_base
 
     def _record(self, call: ApiCall) -> None:
         self.calls.append(call)
@@ -196,9 +208,21 @@ class PlatformApis:
         self.slack_files[path] = data
         return f"{self.upload_base}{path}"
 
+    def add_whatsapp_media(self, data: bytes) -> str:
+        """A photo a WhatsApp user sends: its media id."""
+        media_id = f"{next(self._ids) + 700_000}"
+        self.whatsapp.media[media_id] = data
+        return media_id
+
+    def whatsapp_last_sent(self, wa_id: str) -> str:
+        """The wamid of the bot's latest message to this user."""
+        return self.whatsapp.sent_to[wa_id][-1]
+
     def download(self, path: str, authorization: str | None) -> tuple[int, bytes]:
         """A GET: Telegram's /file/bot<token>/<file_path>, Slack's url_private (with the token)."""
         self.downloads.append(path)
+        if path.startswith(WHATSAPP_MEDIA_PATH):
+            return self.whatsapp.download(path.removeprefix(WHATSAPP_MEDIA_PATH), authorization)
         prefix = f"/file/bot{self.telegram_token}/"
         if path.startswith(prefix):
             file_id = path.removeprefix(prefix).removeprefix("documents/")
@@ -220,6 +244,10 @@ class PlatformApis:
         if path.startswith(GITHUB_PATH):
             return self.github.answer(
                 method, path.removeprefix(GITHUB_PATH), authorization, payload
+            )
+        if path.startswith(GRAPH_PATH):
+            return self.whatsapp.answer(
+                method, path.removeprefix(GRAPH_PATH), authorization, payload
             )
         try:
             if path.startswith("/bot"):

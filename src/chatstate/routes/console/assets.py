@@ -431,7 +431,7 @@ async function refreshSetup() {
     if (platform.https_needed) {
       // First: nothing below works until the platform can reach the bot over https.
       card.append(el("p", { class: "notice" },
-        `${platform.name === "slack" ? "Slack" : "Telegram"} delivers only to a public https:// URL. ` +
+        `${platform.title || platform.name} delivers only to a public https:// URL. ` +
         "Deploy the bot to Cloudflare, or run a tunnel to this server (for example ",
         el("code", { text: `cloudflared tunnel --url ${location.origin}` }),
         ") and open this console on the tunnel's URL: the URLs below follow the address you opened."));
@@ -454,6 +454,9 @@ async function refreshSetup() {
     if (platform.name === "slack" && commands) {
       card.append(el("p", { text: `Create each slash command (${commands}) with this URL:` }),
         copyable(`Slash command request URL${where}`, platform.commands_url));
+    }
+    for (const item of platform.copy || []) {
+      card.append(copyable(`${item.label}${where}`, item.value));
     }
     if (platform.name === "slack") {
       card.append(copyable(`Event request URL${where}`, platform.request_url),

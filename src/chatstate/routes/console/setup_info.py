@@ -24,6 +24,7 @@ SLACK_EVENTS = [
     "member_left_channel",
     "channel_left",
 ]
+GITHUB_EVENTS = ["Issue comments", "Issues", "Pull requests", "Pull request review comments"]
 SLACK_SCOPES = [
     "app_mentions:read",
     "chat:write",
@@ -76,6 +77,14 @@ def platforms(config: BotConfig, request: HttpRequest, on_cloudflare: bool) -> l
             "SLACK_BOT_TOKEN": config.slack_bot_token,
         }
     )
+    github_url = f"{base}/webhooks/github"
+    github_missing = _missing(
+        {
+            "GITHUB_WEBHOOK_SECRET": config.github_webhook_secret,
+            "GITHUB_TOKEN": config.github_token,
+            "GITHUB_BOT_LOGIN": config.github_bot_login,
+        }
+    )
     return [
         {
             "name": "web",
@@ -85,6 +94,7 @@ def platforms(config: BotConfig, request: HttpRequest, on_cloudflare: bool) -> l
         },
         {
             "name": "telegram",
+            "title": "Telegram",
             "configured": not telegram_missing,
             "missing": telegram_missing,
             "set_with": how,
@@ -99,6 +109,7 @@ def platforms(config: BotConfig, request: HttpRequest, on_cloudflare: bool) -> l
         },
         {
             "name": "slack",
+            "title": "Slack",
             "configured": not slack_missing,
             "missing": slack_missing,
             "set_with": how,
@@ -108,6 +119,26 @@ def platforms(config: BotConfig, request: HttpRequest, on_cloudflare: bool) -> l
             "events": SLACK_EVENTS,
             "scopes": SLACK_SCOPES,
             "https_needed": not slack_url.startswith("https://"),
+            "loopback": is_loopback(request),
+        },
+        {
+            "name": "github",
+            "title": "GitHub",
+            "configured": not github_missing,
+            "missing": github_missing,
+            "set_with": how,
+            "copy": [
+                {"label": "Payload URL (content type application/json)", "value": github_url},
+                {"label": "Events to send", "value": ", ".join(GITHUB_EVENTS)},
+            ],
+            "notes": [
+                "In the repository's (or organization's, or GitHub App's) webhook settings: the "
+                "Payload URL below, content type application/json, the same secret as "
+                "GITHUB_WEBHOOK_SECRET, and the events below. GITHUB_TOKEN needs Issues and Pull "
+                "requests read and write; GITHUB_BOT_LOGIN is the login whose @mentions reach "
+                "the bot."
+            ],
+            "https_needed": not github_url.startswith("https://"),
             "loopback": is_loopback(request),
         },
     ]
