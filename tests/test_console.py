@@ -366,6 +366,17 @@ async def test_the_setup_view_says_where_github_delivers_and_what_is_missing(
     assert github["missing"] == ["GITHUB_WEBHOOK_SECRET", "GITHUB_TOKEN", "GITHUB_BOT_LOGIN"]
 
 
+async def test_the_setup_view_gives_whatsapps_callback_url_and_field(
+    app: tuple[ConsoleApp, Chat], state: LocalStateAdapter
+) -> None:
+    response = await app[0].handle(request(path="/console/api/setup", headers=signed_in(state)))
+    whatsapp = next(p for p in json.loads(response.body)["platforms"] if p["name"] == "whatsapp")
+    copied = {item["label"]: item["value"] for item in whatsapp["copy"]}
+    assert copied["Callback URL"] == f"http://{HOST}/webhooks/whatsapp"
+    assert copied["Webhook field to subscribe"] == "messages"
+    assert copied["Verify token"] == "<WHATSAPP_VERIFY_TOKEN>"  # a placeholder, never the secret
+
+
 async def test_the_token_in_the_url_signs_in_and_redirects_to_a_clean_url(
     app: tuple[ConsoleApp, Chat],
 ) -> None:

@@ -133,6 +133,24 @@ async def test_deleting_a_transcript_leaves_it_empty(state: LocalStateAdapter) -
         ({"CHAT_SHUTDOWN_GRACE_MS": "soon"}, "CHAT_SHUTDOWN_GRACE_MS must be a whole number"),
         ({"CHAT_STATE": "redis"}, "CHAT_STATE must be one of sqlite, kv, not 'redis'"),
         ({"CHAT_KV_TTL_MINUTES": "-1"}, "CHAT_KV_TTL_MINUTES must be 0 .no default TTL. or more"),
+        ({"GITHUB_TOKEN": "g"}, "GITHUB_WEBHOOK_SECRET is required when GITHUB_TOKEN is set"),
+        (
+            {"GITHUB_TOKEN": "g", "GITHUB_WEBHOOK_SECRET": "s"},
+            "GITHUB_BOT_LOGIN is required when GITHUB_WEBHOOK_SECRET is set",
+        ),
+        (
+            {"WHATSAPP_APP_SECRET": "s", "WHATSAPP_VERIFY_TOKEN": "v"},
+            "WhatsApp needs all four settings: set WHATSAPP_ACCESS_TOKEN, WHATSAPP_PHONE_NUMBER_ID",
+        ),
+        (
+            {
+                "WHATSAPP_APP_SECRET": "s",
+                "WHATSAPP_VERIFY_TOKEN": "v",
+                "WHATSAPP_ACCESS_TOKEN": "a",
+                "WHATSAPP_PHONE_NUMBER_ID": "+1 555",
+            },
+            "WHATSAPP_PHONE_NUMBER_ID is the number's id in digits",
+        ),
     ],
 )
 def test_configuration_errors_say_what_to_set(env: dict[str, str], message: str) -> None:
@@ -161,6 +179,21 @@ def test_kv_over_rest_names_every_missing_setting() -> None:
 def test_the_cloudflare_api_token_is_a_secret_scrubbed_from_logs() -> None:
     config = BotConfig.from_env({"CLOUDFLARE_API_TOKEN": "cf-token-1"})
     assert "cf-token-1" in config.secrets
+
+
+def test_github_and_whatsapp_secrets_are_scrubbed_from_logs() -> None:
+    config = BotConfig.from_env(
+        {
+            "GITHUB_WEBHOOK_SECRET": "gh-secret",
+            "GITHUB_TOKEN": "gh-token",
+            "GITHUB_BOT_LOGIN": "bot",
+            "WHATSAPP_VERIFY_TOKEN": "wa-verify",
+            "WHATSAPP_APP_SECRET": "wa-secret",
+            "WHATSAPP_ACCESS_TOKEN": "wa-token",
+            "WHATSAPP_PHONE_NUMBER_ID": "1065",
+        }
+    )
+    assert {"gh-secret", "gh-token", "wa-verify", "wa-secret", "wa-token"} <= set(config.secrets)
 
 
 def test_a_kv_ttl_of_zero_minutes_means_no_default_ttl() -> None:

@@ -85,6 +85,15 @@ def platforms(config: BotConfig, request: HttpRequest, on_cloudflare: bool) -> l
             "GITHUB_BOT_LOGIN": config.github_bot_login,
         }
     )
+    whatsapp_url = f"{base}/webhooks/whatsapp"
+    whatsapp_missing = _missing(
+        {
+            "WHATSAPP_VERIFY_TOKEN": config.whatsapp_verify_token,
+            "WHATSAPP_APP_SECRET": config.whatsapp_app_secret,
+            "WHATSAPP_ACCESS_TOKEN": config.whatsapp_access_token,
+            "WHATSAPP_PHONE_NUMBER_ID": config.whatsapp_phone_number_id,
+        }
+    )
     return [
         {
             "name": "web",
@@ -139,6 +148,29 @@ def platforms(config: BotConfig, request: HttpRequest, on_cloudflare: bool) -> l
                 "the bot."
             ],
             "https_needed": not github_url.startswith("https://"),
+            "loopback": is_loopback(request),
+        },
+        {
+            "name": "whatsapp",
+            "title": "WhatsApp",
+            "configured": not whatsapp_missing,
+            "missing": whatsapp_missing,
+            "set_with": how,
+            "copy": [
+                {"label": "Callback URL", "value": whatsapp_url},
+                {"label": "Verify token", "value": "<WHATSAPP_VERIFY_TOKEN>"},
+                {"label": "Webhook field to subscribe", "value": "messages"},
+            ],
+            "notes": [
+                "In the Meta app's WhatsApp > Configuration: the Callback URL below and your "
+                "WHATSAPP_VERIFY_TOKEN (Meta checks it with a GET the bot answers), then "
+                "subscribe to the messages field. WHATSAPP_APP_SECRET is the app's secret (App "
+                "settings > Basic), WHATSAPP_ACCESS_TOKEN a system user's token with "
+                "whatsapp_business_messaging, WHATSAPP_PHONE_NUMBER_ID the sending number's id.",
+                "A user who wrote more than 24 hours ago can only get approved template "
+                "messages: a reply then fails with CustomerServiceWindowClosed.",
+            ],
+            "https_needed": not whatsapp_url.startswith("https://"),
             "loopback": is_loopback(request),
         },
     ]
