@@ -16,6 +16,7 @@ from chatstate.conversations.responder import Responder, default_responder
 from chatstate.conversations.thread_replies import thread_responder
 from chatstate.http.client import HttpBoth, HttpStreamer
 from chatstate.platforms.base import Platform
+from chatstate.platforms.discord import DiscordPlatform, Ed25519
 from chatstate.platforms.github import GitHubPlatform
 from chatstate.platforms.slack import SlackPlatform
 from chatstate.platforms.telegram import TelegramPlatform
@@ -26,7 +27,11 @@ from chatstate.routes.console.index import ConsoleIndex
 from chatstate.state.adapter import StateAdapter
 
 
-def build_platforms(config: BotConfig, http: HttpBoth) -> list[Platform]:
+def build_platforms(
+    config: BotConfig, http: HttpBoth, ed25519: Ed25519 | None = None
+) -> list[Platform]:
+    """The configured platforms. `ed25519` checks Discord's signatures where webhooks are
+    verified (the ingress); without it, Discord's platform only sends."""
     platforms: list[Platform] = []
     if config.telegram_bot_token and config.telegram_webhook_secret:
         platforms.append(
@@ -72,6 +77,17 @@ def build_platforms(config: BotConfig, http: HttpBoth) -> list[Platform]:
                 api_base=config.whatsapp_api_base,
             )
         )
+    if config.discord_public_key and config.discord_application_id:
+        platforms.append(
+            DiscordPlatform(
+                public_key=config.discord_public_key,
+                application_id=config.discord_application_id,
+                bot_token=config.discord_bot_token,
+                http=http,
+                ed25519=ed25519,
+                api_base=config.discord_api_base,
+            )
+        )
     return platforms
 
 
@@ -96,6 +112,7 @@ def build_bot(
     keep_alive: KeepAlive | None = None,
     wakeups: Wakeups | None = None,
     model: Responder | None = None,
+    ed25519: Ed25519 | None = None,
 ) -> Bot:
     """The bot's Chat with `setup`'s handlers registered, on the configured platforms and the
     console's `web` chat box. `chat.respond` answers with `model` (Workers AI on Cloudflare)
@@ -103,7 +120,7 @@ def build_bot(
     # Workers KV has no transactions for the console's index (CHAT_STATE=sqlite has).
     console = ConsoleIndex(state) if config.state_backend == "sqlite" else None
     chat = Chat(
-        platforms=[*build_platforms(config, http), WebPlatform(state)],
+        platforms=[*build_platforms(config, http, ed25519), WebPlatform(state)],
         state=state,
         work_index=work_index,
         concurrency=config.concurrency,

@@ -41,6 +41,10 @@ CONFIG_KEYS = (
     "WHATSAPP_ACCESS_TOKEN",
     "WHATSAPP_PHONE_NUMBER_ID",
     "WHATSAPP_API_BASE",
+    "DISCORD_PUBLIC_KEY",
+    "DISCORD_APPLICATION_ID",
+    "DISCORD_BOT_TOKEN",
+    "DISCORD_API_BASE",
     "MESSENGER_PER_CHANNEL",
     "CHAT_LOG_LEVEL",
     "CHAT_SHUTDOWN_GRACE_MS",
@@ -104,6 +108,12 @@ class BotConfig:
     whatsapp_access_token: str | None
     whatsapp_phone_number_id: str | None
     whatsapp_api_base: str
+    # Discord interactions: the application's public key (verifies them) and id; the bot token
+    # for posting outside an interaction and for registering commands (optional).
+    discord_public_key: str | None
+    discord_application_id: str | None
+    discord_bot_token: str | None
+    discord_api_base: str
     # On Cloudflare: one parent Durable Object per channel (the default), or one per bot. An
     # object runs one request at a time, so one per bot caps the whole bot at what one object
     # can handle (docs/benchmark.md).
@@ -151,6 +161,7 @@ class BotConfig:
             self.whatsapp_verify_token,
             self.whatsapp_app_secret,
             self.whatsapp_access_token,
+            self.discord_bot_token,
             self.cloudflare_api_token,
             self.api_token,
             self.llm_api_key,
@@ -203,6 +214,11 @@ class BotConfig:
         phone_number_id = whatsapp["WHATSAPP_PHONE_NUMBER_ID"]
         if phone_number_id is not None and not phone_number_id.isdigit():
             raise ConfigError("WHATSAPP_PHONE_NUMBER_ID is the number's id in digits (Meta's API)")
+        discord_key, discord_app = pair("DISCORD_PUBLIC_KEY", "DISCORD_APPLICATION_ID")
+        if discord_key is not None and not re.fullmatch(r"[0-9a-fA-F]{64}", discord_key):
+            raise ConfigError("DISCORD_PUBLIC_KEY is the application's public key: 64 hex digits")
+        if discord_app is not None and not discord_app.isdigit():
+            raise ConfigError("DISCORD_APPLICATION_ID is the application's id in digits")
         log_level = env.get("CHAT_LOG_LEVEL", "INFO").upper()
         if log_level not in LOG_LEVELS:
             raise ConfigError(f"CHAT_LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}")
@@ -252,6 +268,10 @@ class BotConfig:
             whatsapp_access_token=whatsapp["WHATSAPP_ACCESS_TOKEN"],
             whatsapp_phone_number_id=phone_number_id,
             whatsapp_api_base=env.get("WHATSAPP_API_BASE", "https://graph.facebook.com/v21.0"),
+            discord_public_key=discord_key,
+            discord_application_id=discord_app,
+            discord_bot_token=env.get("DISCORD_BOT_TOKEN") or None,
+            discord_api_base=env.get("DISCORD_API_BASE", "https://discord.com/api/v10"),
             messenger_per_channel=env.get("MESSENGER_PER_CHANNEL", "true").lower() in ("1", "true"),
             log_level=log_level,
             shutdown_grace_ms=integer("CHAT_SHUTDOWN_GRACE_MS", 10_000),

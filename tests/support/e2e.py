@@ -12,11 +12,14 @@ import httpx
 
 from chatstate.testing.payloads import (
     body,
+    discord_signed_headers,
     github_signed_headers,
     slack_signed_headers,
     whatsapp_signed_headers,
 )
+from support.fake_apis import FakeApis
 from support.local_server import (
+    DISCORD_PRIVATE_KEY,
     GITHUB_SECRET,
     SLACK_SECRET,
     TELEGRAM_SECRET,
@@ -97,5 +100,26 @@ def post_whatsapp(
         f"{server.url}/webhooks/whatsapp",
         content=raw,
         headers=whatsapp_signed_headers(secret, raw),
+        timeout=30,
+    )
+
+
+def post_discord(
+    server: LocalServer,
+    apis: FakeApis,
+    payload: dict[str, Any],
+    *,
+    timestamp: int | None = None,
+    private_key: str = DISCORD_PRIVATE_KEY,
+) -> httpx.Response:
+    """An interaction, signed with the test key; the fake API learns its token, as Discord
+    knows the tokens of the interactions it sent."""
+    if "token" in payload:
+        apis.apis.discord.tokens.add(payload["token"])
+    raw = body(payload)
+    return httpx.post(
+        f"{server.url}/webhooks/discord",
+        content=raw,
+        headers=discord_signed_headers(private_key, raw, timestamp),
         timeout=30,
     )

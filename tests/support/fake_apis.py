@@ -12,17 +12,15 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from chatstate.testing.platform_apis import (
-    GITHUB_PATH,
-    GRAPH_PATH,
-    ApiCall,
-    PlatformApis,
-    parse_body,
+from chatstate.testing.platform_apis import REST_PATHS, ApiCall, PlatformApis, parse_body
+from support.local_server import (
+    DISCORD_APPLICATION_ID,
+    DISCORD_BOT_TOKEN,
+    GITHUB_LOGIN,
+    GITHUB_TOKEN,
+    WHATSAPP_PHONE_ID,
+    WHATSAPP_TOKEN,
 )
-from support.local_server import GITHUB_LOGIN, GITHUB_TOKEN, WHATSAPP_PHONE_ID, WHATSAPP_TOKEN
-
-# Paths answered as JSON REST APIs, every method: GitHub's and the Graph API.
-REST_PATHS = (GITHUB_PATH, GRAPH_PATH)
 
 
 class _ListeningServer(ThreadingHTTPServer):
@@ -54,6 +52,8 @@ class FakeApis:
             github_login=GITHUB_LOGIN,
             whatsapp_token=WHATSAPP_TOKEN,
             whatsapp_phone_number_id=WHATSAPP_PHONE_ID,
+            discord_application_id=DISCORD_APPLICATION_ID,
+            discord_bot_token=DISCORD_BOT_TOKEN,
         )
         # Answers to give instead of the normal one, first in first out, per method.
         self._scripted: dict[str, list[tuple[int, dict[str, Any], dict[str, str]]]] = {}
@@ -107,7 +107,7 @@ class FakeApis:
         raise AssertionError(f"expected {count} {method} calls, saw {self.sent(method)}")
 
     def _answer(
-        self, path: str, headers: Any, payload: dict[str, Any], verb: str = "POST"
+        self, path: str, headers: Any, payload: Any, verb: str = "POST"
     ) -> tuple[int, Any, dict[str, str]]:
         if path.startswith(REST_PATHS):
             status, answer = self.apis.answer(path, headers.get("authorization"), payload, verb)
@@ -175,9 +175,18 @@ class FakeApis:
             def do_DELETE(self) -> None:
                 self._json("DELETE")
 
+            def do_PUT(self) -> None:
+                self._json("PUT")
+
             def _json(self, verb: str) -> None:
                 length = int(self.headers.get("content-length", "0"))
-                payload = parse_body(self.headers.get("content-type", ""), self.rfile.read(length))
+                raw = self.rfile.read(length)
+                content_type = self.headers.get("content-type", "")
+                payload: Any = (
+                    (json.loads(raw) if raw else None)
+                    if self.path.startswith(REST_PATHS) and content_type == "application/json"
+                    else parse_body(content_type, raw)
+                )
                 status, answer, extra_headers = apis._answer(self.path, self.headers, payload, verb)
                 data = b"" if answer is None else json.dumps(answer).encode()
                 try:

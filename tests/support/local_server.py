@@ -29,6 +29,11 @@ WHATSAPP_VERIFY_TOKEN = "whatsapp-verify-token-0123"
 WHATSAPP_APP_SECRET = "whatsapp-app-secret-0123456789"
 WHATSAPP_TOKEN = "EAAGtestWhatsAppAccessToken0123"
 WHATSAPP_PHONE_ID = "106540352242922"
+# A fixed test key pair (the private half signs the tests' interactions: support.discord).
+DISCORD_PRIVATE_KEY = "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60"
+DISCORD_PUBLIC_KEY = "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a"
+DISCORD_APPLICATION_ID = "1150000000000000001"
+DISCORD_BOT_TOKEN = "MTE1MDAwMDAwMDAwMDAwMDAwMQ.test.discord-bot-token"
 
 
 def free_port() -> int:
@@ -69,6 +74,10 @@ class LocalServer:
             "WHATSAPP_ACCESS_TOKEN": WHATSAPP_TOKEN,
             "WHATSAPP_PHONE_NUMBER_ID": WHATSAPP_PHONE_ID,
             "WHATSAPP_API_BASE": f"{api_base}/graph",
+            "DISCORD_PUBLIC_KEY": DISCORD_PUBLIC_KEY,
+            "DISCORD_APPLICATION_ID": DISCORD_APPLICATION_ID,
+            "DISCORD_BOT_TOKEN": DISCORD_BOT_TOKEN,
+            "DISCORD_API_BASE": f"{api_base}/discord",
             **env,
         }
         self.process: subprocess.Popen[bytes] | None = None

@@ -23,6 +23,7 @@ from chatstate.cloudflare.conversions import (
     to_response,
     wall_clock_ms,
 )
+from chatstate.cloudflare.ed25519 import WebCryptoEd25519
 from chatstate.cloudflare.messenger import KV_BINDING
 from chatstate.compose import build_platforms
 from chatstate.config import BotConfig, ConfigError
@@ -46,7 +47,8 @@ _platforms: dict[BotConfig, dict[str, Platform]] = {}
 def _platforms_for(config: BotConfig) -> dict[str, Platform]:
     if config not in _platforms:
         _platforms.clear()
-        _platforms[config] = {p.name: p for p in build_platforms(config, WorkersHttpClient())}
+        built = build_platforms(config, WorkersHttpClient(), WebCryptoEd25519())
+        _platforms[config] = {p.name: p for p in built}
     return _platforms[config]
 
 

@@ -11,6 +11,7 @@ from chatstate.compose import BotSetup, build_bot, build_conversation_api
 from chatstate.config import BotConfig
 from chatstate.conversations.agents import Agents
 from chatstate.http.messages import HttpRequest, HttpResponse
+from chatstate.local.ed25519 import CryptographyEd25519
 from chatstate.local.http11_client import Http11Client
 from chatstate.local.live_sockets import LiveHub, LiveSockets
 from chatstate.local.wakeups import FileWakeups
@@ -42,8 +43,16 @@ class LocalRuntime:
         wakeups = (
             FileWakeups(self.state.shards) if isinstance(self.state, LocalStateAdapter) else None
         )
+        # Discord's signatures need the cryptography package: asked for only when configured.
+        ed25519 = CryptographyEd25519() if config.discord_public_key else None
         bot = build_bot(
-            config, setup, state=self.state, work_index=work_index, http=self.http, wakeups=wakeups
+            config,
+            setup,
+            state=self.state,
+            work_index=work_index,
+            http=self.http,
+            wakeups=wakeups,
+            ed25519=ed25519,
         )
         self.chat = bot.chat
         # The web platform's messages come from the console, never from a webhook.

@@ -79,8 +79,9 @@ class Platform(Protocol):
     lock_scope: LockScope
     persist_history: bool
 
-    def verify(self, request: HttpRequest, now_ms: int) -> None:
-        """Raise WebhookRejected (401) unless the request provably comes from the platform."""
+    def verify(self, request: HttpRequest, now_ms: int) -> Awaitable[None] | None:
+        """Raise WebhookRejected (401) unless the request provably comes from the platform;
+        may be a coroutine, when the check is asynchronous (WebCrypto)."""
         ...
 
     def parse(self, request: HttpRequest) -> Inbound | HttpResponse:
@@ -211,7 +212,7 @@ async def call_rest_api(
     http: HttpRequester,
     verb: str,
     url: str,
-    payload: dict[str, Any] | None,
+    payload: Any,
     headers: dict[str, str],
     *,
     platform: str,

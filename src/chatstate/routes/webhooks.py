@@ -6,6 +6,7 @@ the update is recorded durably.
 
 from __future__ import annotations
 
+import inspect
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 
@@ -24,6 +25,7 @@ KNOWN_PLATFORMS = {
     "telegram": "set TELEGRAM_BOT_TOKEN and TELEGRAM_WEBHOOK_SECRET",
     "slack": "set SLACK_SIGNING_SECRET and SLACK_BOT_TOKEN",
     "github": "set GITHUB_WEBHOOK_SECRET, GITHUB_TOKEN and GITHUB_BOT_LOGIN",
+    "discord": "set DISCORD_PUBLIC_KEY and DISCORD_APPLICATION_ID",
     "whatsapp": (
         "set WHATSAPP_VERIFY_TOKEN, WHATSAPP_APP_SECRET, WHATSAPP_ACCESS_TOKEN and "
         "WHATSAPP_PHONE_NUMBER_ID"
@@ -68,7 +70,10 @@ class Ingress:
         if len(request.body) > MAX_BODY_BYTES:
             return HttpResponse.text(413, f"request body is larger than {MAX_BODY_BYTES} bytes\n")
         try:
-            platform.verify(request, self._clock())
+            checked = platform.verify(request, self._clock())
+            if inspect.isawaitable(checked):
+                # A check the runtime does asynchronously (Discord's Ed25519, WebCrypto's).
+                await checked
             parsed = platform.parse(request)
         except WebhookRejected as rejected:
             return rejected.response
@@ -89,6 +94,6 @@ class Ingress:
                 # Not answering 2xx makes the platform retry; dedupe makes the retry safe.
                 logger.exception("could not record a %s update", name)
                 return HttpResponse.text(503, "could not record the update; retry later\n")
-        return HttpResponse(
-            200, parsed.acknowledgement, {"content-type": "text/plain; charset=utf-8"}
-        )
+        # A JSON acknowledgement is an answer the platform reads (Discord's deferral).
+        kind = "application/json" if parsed.acknowledgement.startswith(b"{") else "text/plain"
+        return HttpResponse(200, parsed.acknowledgement, {"content-type": f"{kind}; charset=utf-8"})

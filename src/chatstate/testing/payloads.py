@@ -559,3 +559,90 @@ def whatsapp_signed_headers(app_secret: str, body: bytes) -> dict[str, str]:
         "content-type": "application/json",
         "x-hub-signature-256": whatsapp_signature(app_secret, body),
     }
+
+
+# --- Discord: interaction payloads in the documented shapes (discord.com/developers/docs,
+# "Interactions: Receiving and Responding") ---------------------------------------------------
+
+_interaction_ids = count(1_200_000_000_000_000_000)
+
+
+def discord_user(user_id: str = "53908232506183680", name: str = "mason") -> dict[str, Any]:
+    return {"id": user_id, "username": name, "global_name": name.title(), "discriminator": "0"}
+
+
+def discord_interaction(
+    kind: int,
+    data: dict[str, Any] | None,
+    *,
+    channel_id: str = "645027906669510667",
+    guild_id: str | None = "290926798626357999",
+    application_id: str = "1150000000000000001",
+    token: str | None = None,
+    user: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """An interaction of `kind` (1 ping, 2 command, 3 component, 5 modal submit)."""
+    ident = str(next(_interaction_ids))
+    payload: dict[str, Any] = {
+        "id": ident,
+        "application_id": application_id,
+        "type": kind,
+        "token": token or f"aW50ZXJhY3Rpb246{ident}",
+        "version": 1,
+        "channel_id": channel_id,
+        "app_permissions": "442368",
+        "locale": "en-US",
+    }
+    if data is not None:
+        payload["data"] = data
+    who = user or discord_user()
+    if guild_id is not None:
+        payload["guild_id"] = guild_id
+        payload["member"] = {"user": who, "roles": [], "permissions": "2147483647"}
+    else:
+        payload["user"] = who
+    return payload
+
+
+def discord_command(name: str, *values: str, **fields: Any) -> dict[str, Any]:
+    options = [{"type": 3, "name": f"arg{n}", "value": v} for n, v in enumerate(values)]
+    data = {"id": "771825006014889984", "name": name, "type": 1, "options": options}
+    return discord_interaction(2, data, **fields)
+
+
+def discord_button(
+    custom_id: str, message_id: str = "1150000000000000100", **fields: Any
+) -> dict[str, Any]:
+    payload = discord_interaction(3, {"custom_id": custom_id, "component_type": 2}, **fields)
+    payload["message"] = {"id": message_id, "channel_id": payload["channel_id"], "content": ""}
+    return payload
+
+
+def discord_select(custom_id: str, value: str, **fields: Any) -> dict[str, Any]:
+    data = {"custom_id": custom_id, "component_type": 3, "values": [value]}
+    return discord_interaction(3, data, **fields)
+
+
+def discord_modal_submit(custom_id: str, values: dict[str, str], **fields: Any) -> dict[str, Any]:
+    rows = [
+        {"type": 1, "components": [{"type": 4, "custom_id": key, "value": value}]}
+        for key, value in values.items()
+    ]
+    return discord_interaction(5, {"custom_id": custom_id, "components": rows}, **fields)
+
+
+def discord_signed_headers(
+    private_key_hex: str, body: bytes, timestamp: int | None = None
+) -> dict[str, str]:
+    """Signed as Discord signs: Ed25519 over the timestamp then the body (needs the
+    `cryptography` package, as the local runtime does)."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    stamp = str(timestamp if timestamp is not None else int(time.time()))
+    key = Ed25519PrivateKey.from_private_bytes(bytes.fromhex(private_key_hex))
+    return {
+        "content-type": "application/json",
+        "x-signature-ed25519": key.sign(stamp.encode() + body).hex(),
+        "x-signature-timestamp": stamp,
+        "user-agent": "Discord-Interactions/1.0 (+https://discord.com)",
+    }

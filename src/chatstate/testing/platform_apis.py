@@ -22,6 +22,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from chatstate.http.client import HttpResult, HttpStatusError, ResponseTooLarge
+from chatstate.testing.discord_api import FakeDiscordApi
 from chatstate.testing.github_api import FakeGitHubApi
 from chatstate.testing.whatsapp_api import FakeWhatsAppApi
 
@@ -32,6 +33,10 @@ UPLOAD_PATH = "/upload/"
 GITHUB_PATH = "/github"
 # And the Graph API (WHATSAPP_API_BASE), with WhatsApp media downloads below WHATSAPP_MEDIA_PATH.
 GRAPH_PATH = "/graph"
+# And Discord's API (DISCORD_API_BASE).
+DISCORD_PATH = "/discord"
+# The REST APIs, answered for every method with the request's JSON as it is.
+REST_PATHS = (GITHUB_PATH, GRAPH_PATH, DISCORD_PATH)
 WHATSAPP_MEDIA_PATH = "/whatsapp-media/"
 TELEGRAM_TAGS = {
     "b", "strong", "i", "em", "u", "ins", "s", "strike", "del", "span", "tg-spoiler", "a",
@@ -170,6 +175,8 @@ class PlatformApis:
         github_login: str = "",
         whatsapp_token: str = "",
         whatsapp_phone_number_id: str = "",
+        discord_application_id: str = "",
+        discord_bot_token: str = "",
     ) -> None:
         self.telegram_token = telegram_token
         self.slack_token = slack_token
@@ -196,6 +203,11 @@ class PlatformApis:
             lambda method, payload: self._record(ApiCall("whatsapp", method, payload)),
         )
         self.whatsapp.download_base = upload_base
+        self.discord = FakeDiscordApi(
+            discord_application_id,
+            discord_bot_token,
+            lambda method, payload: self._record(ApiCall("discord", method, payload)),
+        )
 
     def _record(self, call: ApiCall) -> None:
         self.calls.append(call)
@@ -238,7 +250,7 @@ class PlatformApis:
         return [call.payload for call in self.calls if call.method == method]
 
     def answer(
-        self, path: str, authorization: str | None, payload: dict[str, Any], method: str = "POST"
+        self, path: str, authorization: str | None, payload: Any, method: str = "POST"
     ) -> tuple[int, Any]:
         """The status and JSON answer for a request to `path` (below the API's host)."""
         if path.startswith(GITHUB_PATH):
@@ -248,6 +260,10 @@ class PlatformApis:
         if path.startswith(GRAPH_PATH):
             return self.whatsapp.answer(
                 method, path.removeprefix(GRAPH_PATH), authorization, payload
+            )
+        if path.startswith(DISCORD_PATH):
+            return self.discord.answer(
+                method, path.removeprefix(DISCORD_PATH), authorization, payload
             )
         try:
             if path.startswith("/bot"):
@@ -648,7 +664,9 @@ class InProcessHttp:
             raise ConnectionError("no network in tests: a call went past the fake platform APIs")
         path = url[len(self._base) :]
         if path.startswith(UPLOAD_PATH):
-            payload: dict[str, Any] = {"bytes": len(body)}
+            payload: Any = {"bytes": len(body)}
+        elif path.startswith(REST_PATHS) and headers.get("content-type") == "application/json":
+            payload = json.loads(body) if body else None
         else:
             payload = parse_body(headers.get("content-type", "application/json"), body)
         status, answer = self._apis.answer(
