@@ -16,6 +16,7 @@ from chatstate.testing.payloads import (
     discord_button,
     discord_command,
     discord_interaction,
+    discord_modal_submit,
 )
 from support.e2e import post_discord, shard_files
 from support.fake_apis import FakeApis
@@ -137,3 +138,13 @@ def test_a_malformed_interaction_gets_400_naming_the_field(
     payload = {**discord_command("start"), field: value}
     response = post_discord(server, apis, json.loads(json.dumps(payload)))
     assert (response.status_code, response.text) == (400, f"{reason}\n")
+
+
+def test_a_modal_submission_is_answered_at_once_to_its_user_alone(
+    start_server: Callable[..., LocalServer], apis: FakeApis
+) -> None:
+    server = start_server()
+    submit = discord_modal_submit("feedback", {"comment": "great"})
+    response = post_discord(server, apis, submit)
+    assert response.status_code == 200
+    assert response.json() == {"type": 4, "data": {"content": "Received.", "flags": 64}}

@@ -20,6 +20,8 @@ from chatstate.chat.runtime import Chat
 from chatstate.chat.work_index import ParentWorkIndex
 from chatstate.http.client import HttpResult
 from chatstate.http.messages import HttpRequest
+from chatstate.local.ed25519 import CryptographyEd25519
+from chatstate.platforms.discord import DiscordPlatform
 from chatstate.platforms.github import GitHubPlatform
 from chatstate.platforms.slack import SlackPlatform
 from chatstate.platforms.telegram import SECRET_HEADER, TelegramPlatform
@@ -27,6 +29,7 @@ from chatstate.platforms.whatsapp import WhatsAppPlatform
 from chatstate.routes.webhooks import Ingress
 from chatstate.state.backends.sqlite_port import SqlitePort
 from chatstate.testing.payloads import (
+    discord_signed_headers,
     github_signed_headers,
     slack_signed_headers,
     whatsapp_signed_headers,
@@ -36,6 +39,8 @@ SECRET = "fuzz-secret"
 SLACK_SECRET = "fuzz-signing-secret"
 GITHUB_SECRET = "fuzz-github-secret"
 WHATSAPP_SECRET = "fuzz-whatsapp-secret"
+DISCORD_PRIVATE_KEY = "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60"
+DISCORD_PUBLIC_KEY = "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a"
 
 
 class NoNetwork:
@@ -253,6 +258,38 @@ whatsapp_payloads = shaped(
         ),
     }
 )
+discord_payloads = shaped(
+    {
+        "type": st.sampled_from([1, 2, 3, 4, 5, 9]),
+        "id": st.sampled_from(["1200000000000000001"]) | st.text(max_size=6),
+        "channel_id": st.sampled_from(["645027906669510667"]) | st.text(max_size=6),
+        "token": st.sampled_from(["aW50ZXJhY3Rpb24"]) | st.text(max_size=6),
+        "guild_id": st.sampled_from(["290926798626357999"]),
+        "member": shaped(
+            {"user": shaped({"id": st.sampled_from(["5390823"]), "username": st.text(max_size=6)})}
+        ),
+        "user": shaped({"id": st.text(max_size=6)}),
+        "data": shaped(
+            {
+                "name": st.sampled_from(["start", "remind"]) | st.text(max_size=8),
+                "options": st.lists(
+                    shaped(
+                        {
+                            "type": st.integers(1, 4),
+                            "name": st.text(max_size=4),
+                            "value": json_values,
+                        }
+                    ),
+                    max_size=2,
+                ),
+                "custom_id": st.sampled_from(["ping", "size"]) | st.text(max_size=8),
+                "values": st.lists(st.text(max_size=4), max_size=2),
+                "components": json_values,
+            }
+        ),
+        "message": shaped({"id": st.text(max_size=6)}),
+    }
+)
 bodies = st.binary(max_size=200) | json_values.map(lambda v: json.dumps(v).encode())
 
 
@@ -275,8 +312,15 @@ def handle(platform: str, body: bytes, headers: dict[str, str]) -> tuple[int, in
             phone_number_id="1",
             http=NoNetwork(),
         )
+        discord = DiscordPlatform(
+            public_key=DISCORD_PUBLIC_KEY,
+            application_id="1",
+            bot_token=None,
+            http=NoNetwork(),
+            ed25519=CryptographyEd25519(),
+        )
         chat = Chat(
-            platforms=[telegram, slack, github, whatsapp],
+            platforms=[telegram, slack, github, whatsapp, discord],
             state=state,
             work_index=ParentWorkIndex(index),
         )
@@ -396,3 +440,18 @@ def test_any_whatsapp_delivery_signed_with_another_secret_is_401_and_writes_noth
 ) -> None:
     headers = whatsapp_signed_headers(WHATSAPP_SECRET + "x", body)
     assert handle("whatsapp", body, headers) == (401, 0)
+
+
+@FUZZ
+@given(discord_payloads.map(lambda v: json.dumps(v).encode()) | bodies)
+def test_any_signed_discord_interaction_is_answered_2xx_or_400(body: bytes) -> None:
+    assert_answered(*handle("discord", body, discord_signed_headers(DISCORD_PRIVATE_KEY, body)))
+
+
+@FUZZ
+@given(discord_payloads.map(lambda v: json.dumps(v).encode()) | bodies, st.integers(301, 10**6))
+def test_any_discord_interaction_signed_too_long_ago_is_401_and_writes_nothing(
+    body: bytes, age_s: int
+) -> None:
+    headers = discord_signed_headers(DISCORD_PRIVATE_KEY, body, int(time.time()) - age_s)
+    assert handle("discord", body, headers) == (401, 0)

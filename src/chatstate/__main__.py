@@ -2,6 +2,8 @@
 
 python -m chatstate new PATH      write a new bot project into PATH
 python -m chatstate run           serve the bot of the project in this directory locally
+python -m chatstate telegram set-commands     push the bot's commands to Telegram's menu
+python -m chatstate discord register-commands register them as Discord slash commands
 """
 
 from __future__ import annotations
@@ -30,6 +32,12 @@ def main(argv: list[str] | None = None) -> None:
         "set-commands", help="push the bot's commands to Telegram (setMyCommands)"
     )
     set_commands.add_argument("--project", type=Path, default=Path())
+    discord = commands.add_parser("discord", help="Discord setup")
+    discord_commands = discord.add_subparsers(dest="discord_command", required=True)
+    register = discord_commands.add_parser(
+        "register-commands", help="register the bot's commands as Discord slash commands"
+    )
+    register.add_argument("--project", type=Path, default=Path())
     arguments = parser.parse_args(argv)
     if arguments.command == "new":
         try:
@@ -44,6 +52,8 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(f"chatstate {arguments.command}: {error}")
     if arguments.command == "telegram":
         sys.exit(asyncio.run(_set_commands(project.setup)))
+    if arguments.command == "discord":
+        sys.exit(asyncio.run(_register_commands(project.setup)))
     # Imported here: `new` must work without the local runtime's packages installed.
     from chatstate.local.serve import serve
 
@@ -72,4 +82,25 @@ async def _set_commands(setup: BotSetup) -> str | None:
         await http.close()
     names = ", ".join(f"/{name}" for name, _ in bot_commands(setup)) or "none"
     print(f"Telegram's command menu now lists {count} command(s): {names}")
+    return None
+
+
+async def _register_commands(setup: BotSetup) -> str | None:
+    from chatstate.config import BotConfig, ConfigError
+    from chatstate.local.http11_client import Http11Client
+    from chatstate.project.commands import bot_commands, register_discord_commands
+
+    try:
+        config = BotConfig.from_env()
+    except ConfigError as error:
+        return f"configuration error: {error}"
+    http = Http11Client()
+    try:
+        count = await register_discord_commands(setup, config, http)
+    except (ValueError, PlatformApiError) as error:
+        return f"chatstate discord register-commands: {error}"
+    finally:
+        await http.close()
+    names = ", ".join(f"/{name}" for name, _ in bot_commands(setup)) or "none"
+    print(f"Discord now offers {count} slash command(s): {names}")
     return None

@@ -13,7 +13,7 @@ keys live with the channel. Plain channel messages reach a bot only through Disc
 a WebSocket a Worker cannot hold open: this platform sees interactions only. Modals: Discord
 opens one only as the immediate answer to an interaction, which is deferred here, so
 `open_modal` raises NotSupported; a modal's submission (from a modal opened elsewhere) reaches
-`on_modal_submit`.
+`on_modal_submit` at once, and its user sees "Received." or the handler's field errors.
 """
 
 from __future__ import annotations
@@ -50,6 +50,7 @@ from chatstate.platforms.base import (
     call_rest_api,
     parse_json_object,
 )
+from chatstate.ports import Clock
 
 DISCORD = "discord"
 MAX_SKEW_SECONDS = 300
@@ -63,8 +64,9 @@ MAX_OPTIONS = 25
 TOKEN_LIFETIME_MS = 15 * 60 * 1000
 SNOWFLAKE = re.compile(r"\d{1,20}")
 PING, COMMAND, COMPONENT, AUTOCOMPLETE, MODAL_SUBMIT = 1, 2, 3, 4, 5
-# Interaction callback types: pong, deferred channel message, deferred update.
-PONG, DEFERRED_MESSAGE, DEFERRED_UPDATE = 1, 5, 6
+# Interaction callback types: pong, a message, a deferred message, a deferred update.
+PONG, CHANNEL_MESSAGE, DEFERRED_MESSAGE, DEFERRED_UPDATE = 1, 4, 5, 6
+EPHEMERAL = 64  # a message flag: only the interaction's user sees it
 
 
 class Ed25519(Protocol):
@@ -98,6 +100,7 @@ class DiscordPlatform:
         api_base: str = "https://discord.com/api/v10",
         retry: RetryPolicy = DEFAULT_RETRY,
         sleep: Sleep = asyncio.sleep,
+        clock: Clock = lambda: time.time_ns() // 1_000_000,
     ) -> None:
         if not re.fullmatch(r"[0-9a-fA-F]{64}", public_key):
             raise ValueError("a Discord public key is 64 hex digits")
@@ -109,6 +112,7 @@ class DiscordPlatform:
         self._api_base = api_base.rstrip("/")
         self._retry = retry
         self._sleep = sleep
+        self._clock = clock
         # The interaction each thread's handler is answering, by thread id (this process's).
         self._answering: dict[str, _Interaction] = {}
 
@@ -143,6 +147,9 @@ class DiscordPlatform:
                 return HttpResponse.json(200, {"type": 8, "data": {"choices": []}})
             raise _bad("type", "an interaction type (1-5)")
         event = _event(payload)
+        if kind == MODAL_SUBMIT:
+            # Answered by its handler at once, as a Slack modal's: modal_answer says how it went.
+            return Inbound([event], event.id, answered_by_handler=True)
         deferral = DEFERRED_MESSAGE if kind == COMMAND else DEFERRED_UPDATE
         return Inbound(
             [event],
@@ -161,7 +168,7 @@ class DiscordPlatform:
     def _remember(self, thread_id: str, raw: Any) -> None:
         token = raw.get("token") if isinstance(raw, dict) else None
         if isinstance(token, str) and token:
-            self._answering[thread_id] = _Interaction(token, time.time_ns() // 1_000_000)
+            self._answering[thread_id] = _Interaction(token, self._clock())
 
     # --- what the bot says ------------------------------------------------------------------
 
@@ -227,7 +234,10 @@ class DiscordPlatform:
             raise NotSupported("discord shows a message to one person only in an interaction")
         [body] = _bodies(reply)[:1]
         await self._call(
-            "POST", f"{self._hook(interaction)}?wait=true", {**body, "flags": 64}, "ephemeral"
+            "POST",
+            f"{self._hook(interaction)}?wait=true",
+            {**body, "flags": EPHEMERAL},
+            "ephemeral",
         )
 
     async def open_dm(self, user_id: str) -> str:
@@ -248,12 +258,20 @@ class DiscordPlatform:
         )
 
     def modal_answer(self, errors: dict[str, str] | None) -> HttpResponse:
-        return HttpResponse.json(200, {"type": DEFERRED_UPDATE})
+        """Discord shows no errors under a modal's fields: the submitter alone sees them, or
+        that the form was received, in a message (type 4, ephemeral)."""
+        if errors:
+            content = "\n".join(f"{field}: {error}" for field, error in errors.items())
+        else:
+            content = "Received."
+        data = {"content": content[:CONTENT_LIMIT], "flags": EPHEMERAL}
+        return HttpResponse.json(200, {"type": CHANNEL_MESSAGE, "data": data})
 
     def _interaction(self, thread_id: str) -> _Interaction | None:
         interaction = self._answering.get(thread_id)
-        now = time.time_ns() // 1_000_000
-        if interaction is None or now - interaction.received_ms > TOKEN_LIFETIME_MS - 60_000:
+        # A minute's margin: a reply must reach Discord before the token lapses.
+        lapsed = TOKEN_LIFETIME_MS - 60_000
+        if interaction is None or self._clock() - interaction.received_ms > lapsed:
             return None
         return interaction
 

@@ -1,5 +1,6 @@
-"""`python -m chatstate telegram set-commands`: the bot's `on_command`s, pushed to Telegram's
-command menu (setMyCommands), with their descriptions."""
+"""`python -m chatstate telegram set-commands` and `discord register-commands`: the bot's
+`on_command`s, pushed to Telegram's command menu (setMyCommands) or registered as Discord's
+global slash commands, with their descriptions."""
 
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ from chatstate.chat.runtime import Chat
 from chatstate.chat.work_index import ShardWorkIndex
 from chatstate.compose import BotSetup
 from chatstate.config import BotConfig
-from chatstate.http.client import HttpClient
+from chatstate.http.client import HttpApi, HttpClient
 from chatstate.platforms.base import call_json_api
+from chatstate.platforms.discord import DiscordPlatform
 from chatstate.state.adapter import StateAdapter
 
 
@@ -52,3 +54,25 @@ async def set_telegram_commands(setup: BotSetup, config: BotConfig, http: HttpCl
         secret=token,
     )
     return len(commands)
+
+
+async def register_discord_commands(setup: BotSetup, config: BotConfig, http: HttpApi) -> int:
+    """Replace the application's global slash commands with the bot's; how many. Discord's
+    descriptions are 1-100 characters, names lowercase."""
+    if not (config.discord_public_key and config.discord_application_id):
+        raise ValueError("set DISCORD_PUBLIC_KEY and DISCORD_APPLICATION_ID first")
+    if not config.discord_bot_token:
+        raise ValueError("registering commands needs DISCORD_BOT_TOKEN (the bot's token)")
+    discord = DiscordPlatform(
+        public_key=config.discord_public_key,
+        application_id=config.discord_application_id,
+        bot_token=config.discord_bot_token,
+        http=http,
+        ed25519=None,
+        api_base=config.discord_api_base,
+    )
+    commands = [
+        {"name": name.lower(), "description": (description or name)[:100]}
+        for name, description in bot_commands(setup)
+    ]
+    return len(await discord.register_commands(commands))

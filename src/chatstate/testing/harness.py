@@ -34,7 +34,9 @@ from chatstate.chat.runtime import Chat
 from chatstate.chat.work_index import ShardWorkIndex
 from chatstate.compose import BotSetup
 from chatstate.http.messages import HttpRequest, HttpResponse
+from chatstate.local.ed25519 import CryptographyEd25519
 from chatstate.platforms.base import StreamTarget
+from chatstate.platforms.discord import DiscordPlatform
 from chatstate.platforms.github import GitHubPlatform
 from chatstate.platforms.pacing import Pacer
 from chatstate.platforms.slack import SlackPlatform
@@ -46,6 +48,7 @@ from chatstate.state.backends.sqlite_files import LocalStateAdapter, open_local_
 from chatstate.state.sharding import ShardRouter
 from chatstate.testing import payloads
 from chatstate.testing.platform_apis import (
+    DISCORD_PATH,
     GITHUB_PATH,
     GRAPH_PATH,
     ApiCall,
@@ -64,6 +67,21 @@ GITHUB_LOGIN = "my-bot"
 WHATSAPP_VERIFY_TOKEN = "test-whatsapp-verify-token"
 WHATSAPP_APP_SECRET = "test-whatsapp-app-secret"
 WHATSAPP_TOKEN = "test-whatsapp-access-token"
+# RFC 8032's first test key pair: the private half signs the driver's interactions.
+DISCORD_PRIVATE_KEY = "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60"
+DISCORD_PUBLIC_KEY = "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a"
+DISCORD_APPLICATION_ID = "1150000000000000001"
+DISCORD_BOT_TOKEN = "test-discord-bot-token"
+
+
+class _Ed25519WhenUsed:
+    """The local Ed25519 check, loaded at the first Discord delivery: a bot's tests that never
+    drive Discord need no `cryptography` package."""
+
+    async def verify(self, public_key: bytes, message: bytes, signature: bytes) -> bool:
+        return await CryptographyEd25519().verify(public_key, message, signature)
+
+
 # How long `settle` lets a handler run in real time before it calls the test stuck.
 SETTLE_TIMEOUT_S = 10.0
 
@@ -239,6 +257,8 @@ class BotTester:
             github_login=GITHUB_LOGIN,
             whatsapp_token=WHATSAPP_TOKEN,
             whatsapp_phone_number_id=payloads.WHATSAPP_PHONE_NUMBER_ID,
+            discord_application_id=DISCORD_APPLICATION_ID,
+            discord_bot_token=DISCORD_BOT_TOKEN,
         )
         self.bot_username = bot_username
         self._outbox: list[Reply] = []
@@ -252,6 +272,7 @@ class BotTester:
         self.web = WebDriver(self)
         self.github = GitHubDriver(self)
         self.whatsapp = WhatsAppDriver(self)
+        self.discord = DiscordDriver(self)
 
     async def __aenter__(self) -> BotTester:
         state = open_local_state(
@@ -297,10 +318,20 @@ class BotTester:
             api_base=f"{API_BASE}{GRAPH_PATH}",
             sleep=self.time.elapse,
         )
+        discord = DiscordPlatform(
+            public_key=DISCORD_PUBLIC_KEY,
+            application_id=DISCORD_APPLICATION_ID,
+            bot_token=DISCORD_BOT_TOKEN,
+            http=http,
+            ed25519=_Ed25519WhenUsed(),
+            api_base=f"{API_BASE}{DISCORD_PATH}",
+            sleep=self.time.elapse,
+            clock=self.time,
+        )
         self._chat = Chat(
             platforms=[
                 _Recorded(platform, self._outbox)
-                for platform in (telegram, slack, github, whatsapp, WebPlatform(state))
+                for platform in (telegram, slack, github, whatsapp, discord, WebPlatform(state))
             ],
             state=state,
             work_index=ShardWorkIndex(state.shards.pending_work),
@@ -309,7 +340,13 @@ class BotTester:
         )
         self.setup(self._chat)
         self._ingress = Ingress(
-            {"telegram": telegram, "slack": slack, "github": github, "whatsapp": whatsapp},
+            {
+                "telegram": telegram,
+                "slack": slack,
+                "github": github,
+                "whatsapp": whatsapp,
+                "discord": discord,
+            },
             self._chat.accept,
             self.time,
             self._chat.submit,
@@ -612,6 +649,59 @@ class GitHubIssue:
         raw = json.dumps(payload).encode()
         headers = payloads.github_signed_headers(GITHUB_SECRET, raw, event)
         await self.tester.deliver("/webhooks/github", raw, headers)
+
+
+class DiscordDriver:
+    """Interactions from Discord: `bot.discord.channel("645027906669510667")`."""
+
+    def __init__(self, tester: BotTester) -> None:
+        self._tester = tester
+
+    def channel(
+        self, channel_id: str = "645027906669510667", *, guild_id: str | None = "290926798626357999"
+    ) -> DiscordChannel:
+        return DiscordChannel(self._tester, channel_id, guild_id)
+
+
+@dataclass
+class DiscordChannel:
+    tester: BotTester
+    channel_id: str
+    guild_id: str | None
+
+    @property
+    def thread_id(self) -> str:
+        return f"discord:{self.channel_id}"
+
+    async def command(self, name: str, *values: str) -> dict[str, Any]:
+        """A user runs the slash command `/name values...`; the interaction sent."""
+        return await self._post(payloads.discord_command(name, *values, **self._where()))
+
+    async def press(self, custom_id: str) -> dict[str, Any]:
+        """A user presses a button (its custom id is `action_id` or `action_id:value`)."""
+        return await self._post(payloads.discord_button(custom_id, **self._where()))
+
+    async def choose(self, select_id: str, value: str) -> dict[str, Any]:
+        return await self._post(payloads.discord_select(select_id, value, **self._where()))
+
+    async def submit_modal(self, custom_id: str, values: dict[str, str]) -> dict[str, Any]:
+        return await self._post(payloads.discord_modal_submit(custom_id, values, **self._where()))
+
+    def _where(self) -> dict[str, Any]:
+        return {
+            "channel_id": self.channel_id,
+            "guild_id": self.guild_id,
+            "application_id": DISCORD_APPLICATION_ID,
+        }
+
+    async def _post(self, interaction: dict[str, Any]) -> dict[str, Any]:
+        self.tester.apis.discord.tokens.add(interaction["token"])
+        raw = json.dumps(interaction).encode()
+        headers = payloads.discord_signed_headers(
+            DISCORD_PRIVATE_KEY, raw, self.tester.time() // 1000
+        )
+        await self.tester.deliver("/webhooks/discord", raw, headers)
+        return interaction
 
 
 class WhatsAppDriver:
