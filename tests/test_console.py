@@ -377,6 +377,16 @@ async def test_the_setup_view_gives_whatsapps_callback_url_and_field(
     assert copied["Verify token"] == "<WHATSAPP_VERIFY_TOKEN>"  # a placeholder, never the secret
 
 
+async def test_the_setup_view_gives_discords_endpoint_and_says_what_does_not_reach_it(
+    app: tuple[ConsoleApp, Chat], state: LocalStateAdapter
+) -> None:
+    response = await app[0].handle(request(path="/console/api/setup", headers=signed_in(state)))
+    discord = next(p for p in json.loads(response.body)["platforms"] if p["name"] == "discord")
+    copied = {item["label"]: item["value"] for item in discord["copy"]}
+    assert copied["Interactions Endpoint URL"] == f"http://{HOST}/webhooks/discord"
+    assert any("Gateway" in note for note in discord["notes"])
+
+
 async def test_the_token_in_the_url_signs_in_and_redirects_to_a_clean_url(
     app: tuple[ConsoleApp, Chat],
 ) -> None:

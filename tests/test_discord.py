@@ -5,8 +5,12 @@ fake Discord API on loopback, and every bad input refused before state."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import httpx
 import pytest
@@ -20,9 +24,15 @@ from chatstate.testing.payloads import (
 )
 from support.e2e import post_discord, shard_files
 from support.fake_apis import FakeApis
-from support.local_server import LocalServer
+from support.local_server import (
+    DISCORD_APPLICATION_ID,
+    DISCORD_BOT_TOKEN,
+    DISCORD_PUBLIC_KEY,
+    LocalServer,
+)
 
 pytestmark = pytest.mark.e2e
+ROOT = Path(__file__).resolve().parents[1]
 # RFC 8032's second test key: a valid key pair, but not the application's.
 OTHER_KEY = "4ccd089b28ff96da9db6c346ec114e0f5b8a319f35aba624da8cf6ed4fb8a6fb"
 
@@ -148,3 +158,45 @@ def test_a_modal_submission_is_answered_at_once_to_its_user_alone(
     response = post_discord(server, apis, submit)
     assert response.status_code == 200
     assert response.json() == {"type": 4, "data": {"content": "Received.", "flags": 64}}
+
+
+def test_register_commands_on_the_command_line_registers_the_bots_commands(
+    apis: FakeApis, tmp_path: Path
+) -> None:
+    env = {
+        **os.environ,
+        "DISCORD_PUBLIC_KEY": DISCORD_PUBLIC_KEY,
+        "DISCORD_APPLICATION_ID": DISCORD_APPLICATION_ID,
+        "DISCORD_BOT_TOKEN": DISCORD_BOT_TOKEN,
+        "DISCORD_API_BASE": f"{apis.base}/discord",
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "chatstate", "discord", "register-commands", "--project", str(ROOT)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "Discord now offers 3 slash command(s): /start, /slow, /remind" in done.stdout
+    [registered] = apis.sent("commands")
+    assert {c["name"] for c in registered["commands"]} == {"start", "slow", "remind"}
+    assert DISCORD_BOT_TOKEN not in done.stdout + done.stderr
+
+
+def test_register_commands_without_a_bot_token_says_what_to_set(tmp_path: Path) -> None:
+    env = {
+        **os.environ,
+        "DISCORD_PUBLIC_KEY": DISCORD_PUBLIC_KEY,
+        "DISCORD_APPLICATION_ID": DISCORD_APPLICATION_ID,
+    }
+    env.pop("DISCORD_BOT_TOKEN", None)
+    done = subprocess.run(
+        [sys.executable, "-m", "chatstate", "discord", "register-commands", "--project", str(ROOT)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 1
+    assert "registering commands needs DISCORD_BOT_TOKEN" in done.stderr

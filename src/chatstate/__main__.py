@@ -60,10 +60,6 @@ def main(argv: list[str] | None = None) -> None:
     serve(project.setup, project.router)
 
 
-if __name__ == "__main__":
-    main()
-
-
 async def _set_commands(setup: BotSetup) -> str | None:
     from chatstate.config import BotConfig, ConfigError
     from chatstate.local.http11_client import Http11Client
@@ -104,3 +100,7 @@ async def _register_commands(setup: BotSetup) -> str | None:
     names = ", ".join(f"/{name}" for name, _ in bot_commands(setup)) or "none"
     print(f"Discord now offers {count} slash command(s): {names}")
     return None
+
+
+if __name__ == "__main__":
+    main()

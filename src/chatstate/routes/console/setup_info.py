@@ -24,6 +24,7 @@ SLACK_EVENTS = [
     "member_left_channel",
     "channel_left",
 ]
+DISCORD_REGISTER = "python -m chatstate discord register-commands"
 GITHUB_EVENTS = ["Issue comments", "Issues", "Pull requests", "Pull request review comments"]
 SLACK_SCOPES = [
     "app_mentions:read",
@@ -92,6 +93,13 @@ def platforms(config: BotConfig, request: HttpRequest, on_cloudflare: bool) -> l
             "WHATSAPP_APP_SECRET": config.whatsapp_app_secret,
             "WHATSAPP_ACCESS_TOKEN": config.whatsapp_access_token,
             "WHATSAPP_PHONE_NUMBER_ID": config.whatsapp_phone_number_id,
+        }
+    )
+    discord_url = f"{base}/webhooks/discord"
+    discord_missing = _missing(
+        {
+            "DISCORD_PUBLIC_KEY": config.discord_public_key,
+            "DISCORD_APPLICATION_ID": config.discord_application_id,
         }
     )
     return [
@@ -171,6 +179,29 @@ def platforms(config: BotConfig, request: HttpRequest, on_cloudflare: bool) -> l
                 "messages: a reply then fails with CustomerServiceWindowClosed.",
             ],
             "https_needed": not whatsapp_url.startswith("https://"),
+            "loopback": is_loopback(request),
+        },
+        {
+            "name": "discord",
+            "title": "Discord",
+            "configured": not discord_missing,
+            "missing": discord_missing,
+            "set_with": how,
+            "copy": [
+                {"label": "Interactions Endpoint URL", "value": discord_url},
+                {"label": "Register the slash commands", "value": DISCORD_REGISTER},
+            ],
+            "notes": [
+                "In the Discord developer portal, General Information: the application's ID "
+                "(DISCORD_APPLICATION_ID) and Public Key (DISCORD_PUBLIC_KEY), and the "
+                "Interactions Endpoint URL below (Discord checks it with a signed PING). "
+                "DISCORD_BOT_TOKEN (Bot tab) registers commands and posts outside an "
+                "interaction.",
+                "Slash commands, buttons, menus and modal submissions reach the bot. Plain "
+                "channel messages need Discord's Gateway, a WebSocket a Worker cannot hold "
+                "open: they do not reach it.",
+            ],
+            "https_needed": not discord_url.startswith("https://"),
             "loopback": is_loopback(request),
         },
     ]
