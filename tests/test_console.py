@@ -363,7 +363,11 @@ async def test_the_setup_view_says_where_github_delivers_and_what_is_missing(
     github = next(p for p in json.loads(response.body)["platforms"] if p["name"] == "github")
     assert github["copy"][0]["value"] == f"http://{HOST}/webhooks/github"
     assert "Issue comments" in github["copy"][1]["value"]
-    assert github["missing"] == ["GITHUB_WEBHOOK_SECRET", "GITHUB_TOKEN", "GITHUB_BOT_LOGIN"]
+    assert github["missing"] == [
+        "GITHUB_WEBHOOK_SECRET",
+        "GITHUB_TOKEN (or GITHUB_APP_ID and GITHUB_APP_PRIVATE_KEY)",
+        "GITHUB_BOT_LOGIN",
+    ]
 
 
 async def test_the_setup_view_gives_whatsapps_callback_url_and_field(

@@ -158,7 +158,7 @@ def test_the_bots_own_slack_messages_are_ignored(
             "POST",
             401,
         ),
-        ("/webhooks/whatsapp", b"{}", {}, "POST", 404),
+        ("/webhooks/teams", b"{}", {}, "POST", 404),
         ("/nowhere", b"", {}, "GET", 404),
     ],
 )

@@ -490,8 +490,8 @@ async def test_open_dm_on_slack_opens_the_conversation_first() -> None:
 
 async def test_a_thread_of_an_unconfigured_platform_is_refused() -> None:
     async with BotTester(bot_with(lambda thread, message: thread.post("hi"))) as bot:
-        with pytest.raises(ValueError, match="no platform 'discord'"):
-            bot.chat.thread("discord:1:2")
+        with pytest.raises(ValueError, match="no platform 'teams'"):
+            bot.chat.thread("teams:1:2")
 
 
 # --- 11. scheduled posts -----------------------------------------------------------------------

@@ -20,7 +20,7 @@ from chatstate.chat.runtime import Chat
 from chatstate.chat.work_index import ParentWorkIndex
 from chatstate.http.client import HttpResult
 from chatstate.http.messages import HttpRequest
-from chatstate.local.ed25519 import CryptographyEd25519
+from chatstate.local.signing import CryptographyEd25519
 from chatstate.platforms.discord import DiscordPlatform
 from chatstate.platforms.github import GitHubPlatform
 from chatstate.platforms.slack import SlackPlatform

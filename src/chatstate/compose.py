@@ -18,6 +18,7 @@ from chatstate.http.client import HttpBoth, HttpStreamer
 from chatstate.platforms.base import Platform
 from chatstate.platforms.discord import DiscordPlatform, Ed25519
 from chatstate.platforms.github import GitHubPlatform
+from chatstate.platforms.github_app import GitHubAppAuth, RsaSigner
 from chatstate.platforms.slack import SlackPlatform
 from chatstate.platforms.telegram import TelegramPlatform
 from chatstate.platforms.web import WebPlatform
@@ -28,10 +29,14 @@ from chatstate.state.adapter import StateAdapter
 
 
 def build_platforms(
-    config: BotConfig, http: HttpBoth, ed25519: Ed25519 | None = None
+    config: BotConfig,
+    http: HttpBoth,
+    ed25519: Ed25519 | None = None,
+    rsa: RsaSigner | None = None,
 ) -> list[Platform]:
     """The configured platforms. `ed25519` checks Discord's signatures where webhooks are
-    verified (the ingress); without it, Discord's platform only sends."""
+    verified (the ingress); without it, Discord's platform only sends. `rsa` signs a GitHub
+    App's tokens where replies are sent; without it, a GitHub App cannot reply."""
     platforms: list[Platform] = []
     if config.telegram_bot_token and config.telegram_webhook_secret:
         platforms.append(
@@ -51,7 +56,10 @@ def build_platforms(
                 api_base=config.slack_api_base,
             )
         )
-    if config.github_webhook_secret and config.github_token and config.github_bot_login:
+    if config.github_webhook_secret and config.github_bot_login:
+        app = None
+        if config.github_app_id and config.github_app_private_key and rsa is not None:
+            app = GitHubAppAuth(config.github_app_id, config.github_app_private_key, rsa)
         platforms.append(
             GitHubPlatform(
                 webhook_secret=config.github_webhook_secret,
@@ -59,6 +67,7 @@ def build_platforms(
                 bot_login=config.github_bot_login,
                 http=http,
                 api_base=config.github_api_base,
+                app=app,
             )
         )
     if (
@@ -113,6 +122,7 @@ def build_bot(
     wakeups: Wakeups | None = None,
     model: Responder | None = None,
     ed25519: Ed25519 | None = None,
+    rsa: RsaSigner | None = None,
 ) -> Bot:
     """The bot's Chat with `setup`'s handlers registered, on the configured platforms and the
     console's `web` chat box. `chat.respond` answers with `model` (Workers AI on Cloudflare)
@@ -120,7 +130,7 @@ def build_bot(
     # Workers KV has no transactions for the console's index (CHAT_STATE=sqlite has).
     console = ConsoleIndex(state) if config.state_backend == "sqlite" else None
     chat = Chat(
-        platforms=[*build_platforms(config, http, ed25519), WebPlatform(state)],
+        platforms=[*build_platforms(config, http, ed25519, rsa), WebPlatform(state)],
         state=state,
         work_index=work_index,
         concurrency=config.concurrency,

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from chatstate.chat.concurrency import STRATEGIES, Concurrency
+from chatstate.platforms.github_app import pkcs8_der
 
 
 class ConfigError(ValueError):
@@ -36,6 +37,8 @@ CONFIG_KEYS = (
     "GITHUB_TOKEN",
     "GITHUB_BOT_LOGIN",
     "GITHUB_API_BASE",
+    "GITHUB_APP_ID",
+    "GITHUB_APP_PRIVATE_KEY",
     "WHATSAPP_VERIFY_TOKEN",
     "WHATSAPP_APP_SECRET",
     "WHATSAPP_ACCESS_TOKEN",
@@ -101,6 +104,10 @@ class BotConfig:
     # and its own comments are never answered.
     github_bot_login: str | None
     github_api_base: str
+    # A GitHub App instead of a token: its id and PEM private key (installation tokens are
+    # minted from them, chatstate/platforms/github_app.py).
+    github_app_id: str | None
+    github_app_private_key: str | None
     # WhatsApp Cloud API: the token Meta's handshake echoes, the app secret that signs
     # deliveries, the Graph API token, and the business number the bot sends from.
     whatsapp_verify_token: str | None
@@ -158,6 +165,7 @@ class BotConfig:
             self.slack_bot_token,
             self.github_webhook_secret,
             self.github_token,
+            self.github_app_private_key,
             self.whatsapp_verify_token,
             self.whatsapp_app_secret,
             self.whatsapp_access_token,
@@ -187,7 +195,26 @@ class BotConfig:
 
         telegram_token, telegram_secret = pair("TELEGRAM_BOT_TOKEN", "TELEGRAM_WEBHOOK_SECRET")
         slack_secret, slack_token = pair("SLACK_SIGNING_SECRET", "SLACK_BOT_TOKEN")
-        github_secret, github_token = pair("GITHUB_WEBHOOK_SECRET", "GITHUB_TOKEN")
+        github_secret = env.get("GITHUB_WEBHOOK_SECRET") or None
+        github_token = env.get("GITHUB_TOKEN") or None
+        app_id, app_key = pair("GITHUB_APP_ID", "GITHUB_APP_PRIVATE_KEY")
+        if (github_token or app_id) and not github_secret:
+            given = "GITHUB_TOKEN" if github_token else "GITHUB_APP_ID"
+            raise ConfigError(f"GITHUB_WEBHOOK_SECRET is required when {given} is set")
+        if github_secret and not (github_token or app_id):
+            raise ConfigError(
+                "GITHUB_WEBHOOK_SECRET needs GITHUB_TOKEN, or GITHUB_APP_ID and "
+                "GITHUB_APP_PRIVATE_KEY, to reply"
+            )
+        if github_token and app_id:
+            raise ConfigError("set GITHUB_TOKEN or a GitHub App (GITHUB_APP_ID), not both")
+        if app_id is not None and not app_id.isdigit():
+            raise ConfigError("GITHUB_APP_ID is the App's id in digits")
+        if app_key is not None:
+            try:
+                pkcs8_der(app_key)
+            except ValueError as error:
+                raise ConfigError(str(error)) from None
         github_login = env.get("GITHUB_BOT_LOGIN") or None
         if github_secret and not github_login:
             raise ConfigError(
@@ -263,6 +290,8 @@ class BotConfig:
             github_token=github_token,
             github_bot_login=github_login,
             github_api_base=env.get("GITHUB_API_BASE", "https://api.github.com"),
+            github_app_id=app_id,
+            github_app_private_key=app_key,
             whatsapp_verify_token=whatsapp["WHATSAPP_VERIFY_TOKEN"],
             whatsapp_app_secret=whatsapp["WHATSAPP_APP_SECRET"],
             whatsapp_access_token=whatsapp["WHATSAPP_ACCESS_TOKEN"],

@@ -53,18 +53,35 @@ class Object:
 
 
 class _CryptoKey:
-    def __init__(self, raw: bytes) -> None:
+    def __init__(self, raw: bytes, kind: str = "Ed25519") -> None:
         self.raw = raw
+        self.kind = kind
+
+
+class ArrayBuffer:
+    """What WebCrypto resolves to: bytes Python reads with to_bytes(), as Pyodide's JsBuffer."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data = data
+
+    def to_bytes(self) -> bytes:
+        return self._data
 
 
 class _Subtle:
-    """WebCrypto's Ed25519, as workerd implements it: a raw 32-byte public key, verify giving
-    false for a signature that does not match (of any length)."""
+    """WebCrypto as workerd implements it, for what the glue uses: Ed25519 (a raw 32-byte
+    public key; verify gives false for a signature that does not match, of any length) and
+    RSASSA-PKCS1-v1_5 with SHA-256 (a PKCS#8 private key; sign)."""
 
     async def importKey(
         self, fmt: str, key_data: Any, algorithm: Any, extractable: bool, usages: Any
     ) -> _CryptoKey:
-        if fmt != "raw" or dict(algorithm).get("name") != "Ed25519" or list(usages) != ["verify"]:
+        fields = dict(algorithm)
+        if fmt == "pkcs8" and fields == {"name": "RSASSA-PKCS1-v1_5", "hash": "SHA-256"}:
+            if list(usages) != ["sign"]:
+                raise RuntimeError("SyntaxError: an RSA private key only signs")
+            return _CryptoKey(bytes(key_data), "RSASSA-PKCS1-v1_5")
+        if fmt != "raw" or fields.get("name") != "Ed25519" or list(usages) != ["verify"]:
             raise RuntimeError("NotSupportedError: only raw Ed25519 verify keys in the double")
         if len(bytes(key_data)) != 32:
             raise RuntimeError("DataError: Ed25519 raw keys are 32 bytes")
@@ -79,6 +96,18 @@ class _Subtle:
         except (InvalidSignature, ValueError):
             return False
         return True
+
+    async def sign(self, algorithm: Any, key: _CryptoKey, data: Any) -> ArrayBuffer:
+        from cryptography.hazmat.primitives.asymmetric.padding import PKCS1v15
+        from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
+        from cryptography.hazmat.primitives.hashes import SHA256
+        from cryptography.hazmat.primitives.serialization import load_der_private_key
+
+        if key.kind != "RSASSA-PKCS1-v1_5":
+            raise RuntimeError("InvalidAccessError: the key cannot sign")
+        private = load_der_private_key(key.raw, password=None)
+        assert isinstance(private, RSAPrivateKey)
+        return ArrayBuffer(private.sign(bytes(data), PKCS1v15(), SHA256()))
 
 
 class _Crypto:

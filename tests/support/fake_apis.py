@@ -16,6 +16,8 @@ from chatstate.testing.platform_apis import REST_PATHS, ApiCall, PlatformApis, p
 from support.local_server import (
     DISCORD_APPLICATION_ID,
     DISCORD_BOT_TOKEN,
+    GITHUB_APP_ID,
+    GITHUB_APP_PUBLIC_KEY,
     GITHUB_LOGIN,
     GITHUB_TOKEN,
     WHATSAPP_PHONE_ID,
@@ -50,6 +52,8 @@ class FakeApis:
             self._on_call,
             github_token=GITHUB_TOKEN,
             github_login=GITHUB_LOGIN,
+            github_app_id=GITHUB_APP_ID,
+            github_app_public_key_pem=GITHUB_APP_PUBLIC_KEY,
             whatsapp_token=WHATSAPP_TOKEN,
             whatsapp_phone_number_id=WHATSAPP_PHONE_ID,
             discord_application_id=DISCORD_APPLICATION_ID,

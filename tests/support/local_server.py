@@ -25,6 +25,27 @@ BOT_USERNAME = "my_bot"
 GITHUB_SECRET = "github-webhook-secret-0123"
 GITHUB_TOKEN = "ghp_testGitHubToken0123456789"
 GITHUB_LOGIN = "chatstate-bot"
+GITHUB_APP_ID = "424242"
+
+
+def _app_key() -> tuple[str, bytes]:
+    """A GitHub App's key pair, as GitHub hands out its private key (PKCS#1 PEM)."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    private = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.TraditionalOpenSSL,
+        serialization.NoEncryption(),
+    ).decode()
+    public = key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return private, public
+
+
+GITHUB_APP_PRIVATE_KEY, GITHUB_APP_PUBLIC_KEY = _app_key()
 WHATSAPP_VERIFY_TOKEN = "whatsapp-verify-token-0123"
 WHATSAPP_APP_SECRET = "whatsapp-app-secret-0123456789"
 WHATSAPP_TOKEN = "EAAGtestWhatsAppAccessToken0123"

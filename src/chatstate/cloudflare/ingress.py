@@ -23,8 +23,8 @@ from chatstate.cloudflare.conversions import (
     to_response,
     wall_clock_ms,
 )
-from chatstate.cloudflare.ed25519 import WebCryptoEd25519
 from chatstate.cloudflare.messenger import KV_BINDING
+from chatstate.cloudflare.signing import WebCryptoEd25519
 from chatstate.compose import build_platforms
 from chatstate.config import BotConfig, ConfigError
 from chatstate.conversations.agents import AGENT_NAME, agent_shard

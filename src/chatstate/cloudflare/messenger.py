@@ -31,6 +31,7 @@ from chatstate.cloudflare.conversions import (
     response_to_wire,
     wall_clock_ms,
 )
+from chatstate.cloudflare.signing import WebCryptoRsaSigner
 from chatstate.cloudflare.wakeups import ParentWakeups
 from chatstate.cloudflare.workers_ai import AI_BINDING, workers_ai_model
 from chatstate.compose import BotSetup, build_bot, build_conversation_api
@@ -76,6 +77,7 @@ class BotMessenger(DurableObject):  # type: ignore[misc]
             keep_alive=lambda task: keep_alive_until_done(ctx, task),
             wakeups=self._wakeups,
             model=model,
+            rsa=WebCryptoRsaSigner(),
         )
         self._chat = bot.chat
         agents = Agents(self._state)

@@ -11,9 +11,9 @@ from chatstate.compose import BotSetup, build_bot, build_conversation_api
 from chatstate.config import BotConfig
 from chatstate.conversations.agents import Agents
 from chatstate.http.messages import HttpRequest, HttpResponse
-from chatstate.local.ed25519 import CryptographyEd25519
 from chatstate.local.http11_client import Http11Client
 from chatstate.local.live_sockets import LiveHub, LiveSockets
+from chatstate.local.signing import CryptographyEd25519, CryptographyRsaSigner
 from chatstate.local.wakeups import FileWakeups
 from chatstate.platforms.web import WEB
 from chatstate.routes.api.conversation_routes import API_PREFIX
@@ -45,6 +45,7 @@ class LocalRuntime:
         )
         # Discord's signatures need the cryptography package: asked for only when configured.
         ed25519 = CryptographyEd25519() if config.discord_public_key else None
+        rsa = CryptographyRsaSigner() if config.github_app_id else None
         bot = build_bot(
             config,
             setup,
@@ -53,6 +54,7 @@ class LocalRuntime:
             http=self.http,
             wakeups=wakeups,
             ed25519=ed25519,
+            rsa=rsa,
         )
         self.chat = bot.chat
         # The web platform's messages come from the console, never from a webhook.

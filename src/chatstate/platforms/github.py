@@ -19,6 +19,7 @@ import asyncio
 import hashlib
 import hmac
 import re
+import time
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
@@ -41,6 +42,8 @@ from chatstate.platforms.base import (
     parse_json_object,
 )
 from chatstate.platforms.emoji import as_emoji
+from chatstate.platforms.github_app import GitHubAppAuth, GitHubAppTokens
+from chatstate.ports import Clock
 
 GITHUB = "github"
 COMMENT_LIMIT = 65_536  # GitHub refuses a longer comment body (422)
@@ -76,12 +79,14 @@ class GitHubPlatform:
         self,
         *,
         webhook_secret: str,
-        token: str,
+        token: str | None,
         bot_login: str,
         http: HttpRequester,
         api_base: str = "https://api.github.com",
         retry: RetryPolicy = DEFAULT_RETRY,
         sleep: Sleep = asyncio.sleep,
+        app: GitHubAppAuth | None = None,
+        clock: Clock = lambda: time.time_ns() // 1_000_000,
     ) -> None:
         if not webhook_secret:
             raise ValueError("GitHub webhooks need the webhook's secret")
@@ -92,6 +97,11 @@ class GitHubPlatform:
         self._api_base = api_base.rstrip("/")
         self._retry = retry
         self._sleep = sleep
+        self._app = (
+            None
+            if app is None
+            else GitHubAppTokens(app.app_id, app.private_key, app.signer, self._app_call, clock)
+        )
 
     # --- what reaches the bot -----------------------------------------------------------------
 
@@ -119,6 +129,10 @@ class GitHubPlatform:
 
     async def prepare(self, message: Message) -> Message:
         """`/word rest` at the start of a comment is the command `word`."""
+        if self._app is not None and isinstance(message.raw, dict):
+            installation = message.raw.get("installation")
+            if isinstance(installation, dict) and isinstance(installation.get("id"), int):
+                self._app.remember(message.channel_id.split(":", 1)[1], installation["id"])
         matched = COMMAND.fullmatch(message.text.strip())
         if matched is None:
             return message
@@ -191,13 +205,24 @@ class GitHubPlatform:
         raise NotSupported("github has no modals")
 
     async def _call(self, verb: str, path: str, payload: dict[str, Any] | None, what: str) -> Any:
+        token = self._token
+        if not token:
+            if self._app is None:
+                raise NotSupported("github: set GITHUB_TOKEN, or a GitHub App, to reply")
+            repository = "/".join(path.split("/")[2:4])  # /repos/{owner}/{repo}/...
+            token = await self._app.token_for(repository)
+        return await self._app_call(verb, path, payload, token, what)
+
+    async def _app_call(
+        self, verb: str, path: str, payload: dict[str, Any] | None, token: str, what: str
+    ) -> Any:
         return await call_rest_api(
             self._http,
             verb,
             f"{self._api_base}{path}",
             payload,
             {
-                "authorization": f"Bearer {self._token}",
+                "authorization": f"Bearer {token}",
                 "accept": "application/vnd.github+json",
                 "x-github-api-version": API_VERSION,
                 "user-agent": "chatstate",
@@ -206,7 +231,7 @@ class GitHubPlatform:
             method=what,
             sleep=self._sleep,
             retry=self._retry,
-            secret=self._token,
+            secret=token,
         )
 
 

@@ -7,11 +7,18 @@ the same under `pulls/comments/` for review comments, and reactions on comments 
 `DELETE .../reactions/{id}` (204). A missing or wrong token gets 401 "Bad credentials", an
 unknown comment 404, a body over 65,536 characters or an unknown reaction 422 "Validation
 Failed", as GitHub answers them.
+
+A GitHub App signs in as GitHub documents: `GET /repos/{owner}/{repo}/installation` and `POST
+/app/installations/{id}/access_tokens` take a JWT (RS256 over the App's key, `iss` its id,
+at most 10 minutes long), checked against the App's public key; the installation token they
+mint (an hour long) then works as a token does.
 """
 
 from __future__ import annotations
 
+import base64
 import itertools
+import json
 import re
 import time
 from collections.abc import Callable
@@ -21,6 +28,7 @@ from urllib.parse import parse_qsl
 BODY_LIMIT = 65_536
 CONTENTS = ("+1", "-1", "laugh", "confused", "heart", "hooray", "rocket", "eyes")
 REPO = r"(?P<repo>[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+)"
+INSTALLATION_ID = 4242
 ROUTES = [
     ("POST", rf"/repos/{REPO}/issues/(?P<number>\d+)/comments", "issues.comments.create"),
     ("PATCH", rf"/repos/{REPO}/(?P<kind>issues|pulls)/comments/(?P<id>\d+)", "comments.update"),
@@ -45,10 +53,24 @@ class Failed(Exception):
 
 
 class FakeGitHubApi:
-    def __init__(self, token: str, bot_login: str, record: Record) -> None:
+    def __init__(
+        self,
+        token: str,
+        bot_login: str,
+        record: Record,
+        *,
+        app_id: str = "",
+        app_public_key_pem: bytes = b"",
+        clock: Callable[[], int] = lambda: int(time.time()),
+    ) -> None:
         self.token = token
         self.bot_login = bot_login
         self._record = record
+        self.app_id = app_id
+        self._app_public_key_pem = app_public_key_pem
+        self._clock = clock
+        # Installation tokens minted, with their expiry (unix seconds).
+        self.installation_tokens: dict[str, int] = {}
         self._ids = itertools.count(5000)
         # Comments by (repo, kind, id): their bodies; reactions by (repo, target): [(id, content)].
         self.comments: dict[tuple[str, str, int], str] = {}
@@ -57,9 +79,12 @@ class FakeGitHubApi:
     def answer(
         self, verb: str, path: str, authorization: str | None, payload: dict[str, Any]
     ) -> tuple[int, Any]:
-        if authorization != f"Bearer {self.token}":
-            return 401, Failed(401, "Bad credentials").answer
         route, _, query = path.partition("?")
+        app_routes = (r"/app/installations/\d+/access_tokens", rf"/repos/{REPO}/installation")
+        if any(re.fullmatch(pattern, route) for pattern in app_routes):
+            return self._as_app(verb, route, authorization)
+        if not self._authorized(authorization):
+            return 401, Failed(401, "Bad credentials").answer
         for method, pattern, name in ROUTES:
             matched = re.fullmatch(pattern, route)
             if method == verb and matched:
@@ -72,6 +97,57 @@ class FakeGitHubApi:
                 self._record(name, {"path": route, **payload})
                 return status, answer
         return 404, Failed(404, "Not Found").answer
+
+    def _authorized(self, authorization: str | None) -> bool:
+        given = (authorization or "").removeprefix("Bearer ")
+        if self.token and given == self.token:
+            return True
+        return self.installation_tokens.get(given, 0) > self._clock()
+
+    def _as_app(self, verb: str, route: str, authorization: str | None) -> tuple[int, Any]:
+        if not self._valid_jwt((authorization or "").removeprefix("Bearer ")):
+            message = "A JSON web token could not be decoded"
+            return 401, Failed(401, message).answer
+        if verb == "GET" and route.endswith("/installation"):
+            self._record("apps.installation", {"path": route})
+            return 200, {"id": INSTALLATION_ID, "app_id": int(self.app_id)}
+        if verb == "POST" and route.endswith("/access_tokens"):
+            token = f"ghs_installation{next(self._ids)}"
+            expires = self._clock() + 3600
+            self.installation_tokens[token] = expires
+            self._record("apps.access_token", {"path": route})
+            stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(expires))
+            return 201, {"token": token, "expires_at": stamp}
+        return 404, Failed(404, "Not Found").answer
+
+    def _valid_jwt(self, jwt: str) -> bool:
+        from cryptography.exceptions import InvalidSignature
+        from cryptography.hazmat.primitives.asymmetric.padding import PKCS1v15
+        from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
+        from cryptography.hazmat.primitives.hashes import SHA256
+        from cryptography.hazmat.primitives.serialization import load_pem_public_key
+
+        parts = jwt.split(".")
+        if len(parts) != 3 or not self._app_public_key_pem:
+            return False
+        key = load_pem_public_key(self._app_public_key_pem)
+        assert isinstance(key, RSAPublicKey)
+
+        def unb64(text: str) -> bytes:
+            return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+        try:
+            key.verify(unb64(parts[2]), f"{parts[0]}.{parts[1]}".encode(), PKCS1v15(), SHA256())
+            header, claims = json.loads(unb64(parts[0])), json.loads(unb64(parts[1]))
+        except (InvalidSignature, ValueError):
+            return False
+        now = self._clock()
+        return (
+            header.get("alg") == "RS256"
+            and str(claims.get("iss")) == self.app_id
+            and claims.get("iat", now + 1) <= now + 60
+            and now < claims.get("exp", 0) <= now + 600 + 60
+        )
 
     def _comment(self, repo: str, kind: str, ident: int, body: str) -> dict[str, Any]:
         now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())

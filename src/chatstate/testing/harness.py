@@ -34,7 +34,7 @@ from chatstate.chat.runtime import Chat
 from chatstate.chat.work_index import ShardWorkIndex
 from chatstate.compose import BotSetup
 from chatstate.http.messages import HttpRequest, HttpResponse
-from chatstate.local.ed25519 import CryptographyEd25519
+from chatstate.local.signing import CryptographyEd25519
 from chatstate.platforms.base import StreamTarget
 from chatstate.platforms.discord import DiscordPlatform
 from chatstate.platforms.github import GitHubPlatform

@@ -173,6 +173,9 @@ class PlatformApis:
         *,
         github_token: str = "",
         github_login: str = "",
+        github_app_id: str = "",
+        github_app_public_key_pem: bytes = b"",
+        github_clock: Callable[[], int] = lambda: int(time.time()),
         whatsapp_token: str = "",
         whatsapp_phone_number_id: str = "",
         discord_application_id: str = "",
@@ -196,6 +199,9 @@ class PlatformApis:
             github_token,
             github_login,
             lambda method, payload: self._record(ApiCall("github", method, payload)),
+            app_id=github_app_id,
+            app_public_key_pem=github_app_public_key_pem,
+            clock=github_clock,
         )
         self.whatsapp = FakeWhatsAppApi(
             whatsapp_token,

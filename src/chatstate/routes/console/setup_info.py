@@ -82,7 +82,8 @@ def platforms(config: BotConfig, request: HttpRequest, on_cloudflare: bool) -> l
     github_missing = _missing(
         {
             "GITHUB_WEBHOOK_SECRET": config.github_webhook_secret,
-            "GITHUB_TOKEN": config.github_token,
+            "GITHUB_TOKEN (or GITHUB_APP_ID and GITHUB_APP_PRIVATE_KEY)": config.github_token
+            or config.github_app_id,
             "GITHUB_BOT_LOGIN": config.github_bot_login,
         }
     )
@@ -151,9 +152,9 @@ def platforms(config: BotConfig, request: HttpRequest, on_cloudflare: bool) -> l
             "notes": [
                 "In the repository's (or organization's, or GitHub App's) webhook settings: the "
                 "Payload URL below, content type application/json, the same secret as "
-                "GITHUB_WEBHOOK_SECRET, and the events below. GITHUB_TOKEN needs Issues and Pull "
-                "requests read and write; GITHUB_BOT_LOGIN is the login whose @mentions reach "
-                "the bot."
+                "GITHUB_WEBHOOK_SECRET, and the events below. GITHUB_TOKEN (or the GitHub App) "
+                "needs Issues and Pull requests read and write; GITHUB_BOT_LOGIN is the login "
+                "whose @mentions reach the bot."
             ],
             "https_needed": not github_url.startswith("https://"),
             "loopback": is_loopback(request),
