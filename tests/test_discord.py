@@ -178,7 +178,7 @@ def test_register_commands_on_the_command_line_registers_the_bots_commands(
         timeout=60,
     )
     assert done.returncode == 0, done.stderr
-    assert "Discord now offers 3 slash command(s): /start, /slow, /remind" in done.stdout
+    assert "Discord offers 3 command(s) now: /start, /slow, /remind" in done.stdout
     [registered] = apis.sent("commands")
     assert {c["name"] for c in registered["commands"]} == {"start", "slow", "remind"}
     assert DISCORD_BOT_TOKEN not in done.stdout + done.stderr

@@ -51,54 +51,42 @@ def main(argv: list[str] | None = None) -> None:
     except ProjectError as error:
         sys.exit(f"chatstate {arguments.command}: {error}")
     if arguments.command == "telegram":
-        sys.exit(asyncio.run(_set_commands(project.setup)))
+        sys.exit(asyncio.run(_push_commands(project.setup, "telegram")))
     if arguments.command == "discord":
-        sys.exit(asyncio.run(_register_commands(project.setup)))
+        sys.exit(asyncio.run(_push_commands(project.setup, "discord")))
     # Imported here: `new` must work without the local runtime's packages installed.
     from chatstate.local.serve import serve
 
     serve(project.setup, project.router)
 
 
-async def _set_commands(setup: BotSetup) -> str | None:
+async def _push_commands(setup: BotSetup, platform: str) -> str | None:
+    """Push the bot's commands to `platform`'s menu; an error line, or None once done."""
     from chatstate.config import BotConfig, ConfigError
     from chatstate.local.http11_client import Http11Client
-    from chatstate.project.commands import bot_commands, set_telegram_commands
+    from chatstate.project.commands import (
+        bot_commands,
+        register_discord_commands,
+        set_telegram_commands,
+    )
 
+    push, name, done = {
+        "telegram": (set_telegram_commands, "telegram set-commands", "Telegram's menu lists"),
+        "discord": (register_discord_commands, "discord register-commands", "Discord offers"),
+    }[platform]
     try:
         config = BotConfig.from_env()
     except ConfigError as error:
         return f"configuration error: {error}"
     http = Http11Client()
     try:
-        count = await set_telegram_commands(setup, config, http)
+        count = await push(setup, config, http)
     except (ValueError, PlatformApiError) as error:
-        return f"chatstate telegram set-commands: {error}"
+        return f"chatstate {name}: {error}"
     finally:
         await http.close()
-    names = ", ".join(f"/{name}" for name, _ in bot_commands(setup)) or "none"
-    print(f"Telegram's command menu now lists {count} command(s): {names}")
-    return None
-
-
-async def _register_commands(setup: BotSetup) -> str | None:
-    from chatstate.config import BotConfig, ConfigError
-    from chatstate.local.http11_client import Http11Client
-    from chatstate.project.commands import bot_commands, register_discord_commands
-
-    try:
-        config = BotConfig.from_env()
-    except ConfigError as error:
-        return f"configuration error: {error}"
-    http = Http11Client()
-    try:
-        count = await register_discord_commands(setup, config, http)
-    except (ValueError, PlatformApiError) as error:
-        return f"chatstate discord register-commands: {error}"
-    finally:
-        await http.close()
-    names = ", ".join(f"/{name}" for name, _ in bot_commands(setup)) or "none"
-    print(f"Discord now offers {count} slash command(s): {names}")
+    names = ", ".join(f"/{command}" for command, _ in bot_commands(setup)) or "none"
+    print(f"{done} {count} command(s) now: {names}")
     return None
 
 

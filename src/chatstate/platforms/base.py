@@ -285,6 +285,19 @@ async def _with_retries(
     raise PlatformApiError(f"{platform} {method} failed with {status}: {detail}")
 
 
+def split_text(text: str, limit: int) -> list[str]:
+    """Text past `limit` characters as several parts, each cut at a line break, or else a
+    space, in the limit's second half when there is one there."""
+    parts = []
+    while len(text) > limit:
+        newline = text.rfind("\n", limit // 2, limit)
+        space = text.rfind(" ", limit // 2, limit)
+        cut = newline if newline > 0 else space if space > 0 else limit
+        parts.append(text[:cut])
+        text = text[cut:].lstrip("\n ")
+    return [*parts, text]
+
+
 def multipart(
     fields: dict[str, str], file_field: str, name: str, mime: str, data: bytes
 ) -> tuple[bytes, str]:

@@ -49,6 +49,7 @@ from chatstate.platforms.base import (
     WebhookRejected,
     call_rest_api,
     parse_json_object,
+    split_text,
 )
 from chatstate.ports import Clock
 
@@ -530,14 +531,7 @@ def _card(card: Card) -> dict[str, Any]:
 
 
 def _split(text: str) -> list[str]:
-    parts = []
-    while len(text) > CONTENT_LIMIT:
-        newline = text.rfind("\n", CONTENT_LIMIT // 2, CONTENT_LIMIT)
-        space = text.rfind(" ", CONTENT_LIMIT // 2, CONTENT_LIMIT)
-        cut = newline if newline > 0 else space if space > 0 else CONTENT_LIMIT
-        parts.append(text[:cut])
-        text = text[cut:].lstrip("\n ")
-    return [*parts, text]
+    return split_text(text, CONTENT_LIMIT)
 
 
 def _bodies(reply: Reply) -> list[dict[str, Any]]:

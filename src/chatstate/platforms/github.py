@@ -40,6 +40,7 @@ from chatstate.platforms.base import (
     WebhookRejected,
     call_rest_api,
     parse_json_object,
+    split_text,
 )
 from chatstate.platforms.emoji import as_emoji
 from chatstate.platforms.github_app import GitHubAppAuth, GitHubAppTokens
@@ -452,16 +453,7 @@ def _links(buttons: Any) -> list[str]:
 
 
 def _split(text: str) -> list[str]:
-    """Text past one comment's limit continues in the next, cut at a line break or else a
-    space in the limit's second half, if there is one."""
-    parts = []
-    while len(text) > COMMENT_LIMIT:
-        newline = text.rfind("\n", COMMENT_LIMIT // 2, COMMENT_LIMIT)
-        space = text.rfind(" ", COMMENT_LIMIT // 2, COMMENT_LIMIT)
-        cut = newline if newline > 0 else space if space > 0 else COMMENT_LIMIT
-        parts.append(text[:cut])
-        text = text[cut:].lstrip("\n ")
-    return [*parts, text]
+    return split_text(text, COMMENT_LIMIT)
 
 
 def _bodies(reply: Reply) -> list[str]:

@@ -38,6 +38,7 @@ from chatstate.platforms.base import (
     multipart,
     parse_json_object,
     read_file,
+    split_text,
 )
 
 WHATSAPP = "whatsapp"
@@ -510,13 +511,7 @@ def _card(card: Card) -> dict[str, Any]:
 
 
 def _split(text: str) -> list[str]:
-    parts = []
-    while len(text) > TEXT_LIMIT:
-        cut = text.rfind("\n", TEXT_LIMIT // 2, TEXT_LIMIT)
-        cut = cut if cut > 0 else TEXT_LIMIT
-        parts.append(text[:cut])
-        text = text[cut:].lstrip("\n")
-    return [*parts, text]
+    return split_text(text, TEXT_LIMIT)
 
 
 def _sent(thread_id: str, to: str, answer: Any, body: dict[str, Any]) -> Message:
