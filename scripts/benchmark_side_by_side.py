@@ -38,10 +38,11 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from measurements import _stat_fields, process_cpu_s
 
-from chatstate.testing.payloads import body, telegram_message_update
+from chatstate.testing.payloads import body, slack_signed_headers, telegram_message_update
 from support.fake_apis import FakeApis
 from support.local_server import (
     BOT_USERNAME,
+    SLACK_SECRET,
     SLACK_TOKEN,
     TELEGRAM_SECRET,
     TELEGRAM_TOKEN,
@@ -133,6 +134,32 @@ class Ours:
     def health(self, count: int, in_flight: int) -> None:
         def send(_: int) -> None:
             assert self.client.get(f"{self.server.url}/health").status_code == 200
+
+        in_parallel(count, in_flight, send)
+
+    def refused(self, count: int, in_flight: int) -> None:
+        """Telegram webhooks with a wrong secret: the ingress reads and refuses them (401)."""
+
+        def send(n: int) -> None:
+            update = telegram_message_update(7_000_000, f"x {n}", chat_type="private")
+            headers = {**HEADERS, "x-telegram-bot-api-secret-token": "wrong-secret"}
+            response = self.client.post(
+                f"{self.server.url}/webhooks/telegram", content=body(update), headers=headers
+            )
+            assert response.status_code == 401
+
+        in_parallel(count, in_flight, send)
+
+    def slack_check(self, count: int, in_flight: int) -> None:
+        """Signed Slack url_verification requests: verified, parsed, answered by the ingress."""
+
+        def send(n: int) -> None:
+            raw = body({"type": "url_verification", "challenge": f"c{n}", "token": "t"})
+            headers = slack_signed_headers(SLACK_SECRET, raw)
+            response = self.client.post(
+                f"{self.server.url}/webhooks/slack", content=raw, headers=headers
+            )
+            assert response.status_code == 200
 
         in_parallel(count, in_flight, send)
 
@@ -288,6 +315,14 @@ def main() -> None:
                 f"| {like_ms / reference_ms:.2f}x |"
             )
         print(f"\n`GET /health` (the ingress alone): {statistics.median(health):.2f} ms a request.")
+        for name, window in (
+            ("a Telegram webhook refused (401)", ours.refused),
+            ("a signed Slack url_verification", ours.slack_check),
+        ):
+            alone = [
+                worker_cpu_ms(ours.group, functools.partial(window, n, 1)) / n for _ in range(3)
+            ]
+            print(f"{name}, answered by the ingress alone: {statistics.median(alone):.2f} ms.")
         calls = ours_counted["accept"] + ours_counted["run_batch"] + ours_counted["alarm"]
         print("\nPer message, one at a time:\n")
         print("| | invocations | SQL statements | rows written |")
