@@ -20,7 +20,7 @@ import hashlib
 import hmac
 import re
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
@@ -308,25 +308,9 @@ def _event(kind: str, payload: dict[str, Any], delivery: str, bot_login: str) ->
     number = _integer(subject, "number", kind)
     thread_id = f"{GITHUB}:{repository}:{number}"
     if action in ("opened", "edited"):
-        author = _author(subject, kind)
-        if author.user_name == bot_login:
-            return None  # the bot's own issue: answering it would loop
         text = f"{_text(subject, 'title', kind)}\n\n{_text(subject, 'body', kind)}".strip()
-        message = Message(
-            id=f"{repository}:i{number}",
-            thread_id=thread_id,
-            channel_id=f"{GITHUB}:{repository}",
-            platform=GITHUB,
-            text=text,
-            author=author,
-            date_ms=_millis(subject.get("created_at")),
-            is_mention=_mentions(text, bot_login),
-            raw=payload,
-        )
-        if action == "edited":
-            stamp = _millis(subject.get("updated_at"))
-            return replace(message, id=f"{message.id}:edit:{stamp}", is_edit=True)
-        return message
+        posted = _Posted(f"i{number}", _author(subject, kind), text, subject)
+        return _message(payload, repository, number, posted, bot_login)
     return Update(
         id=delivery,
         thread_id=thread_id,
@@ -337,31 +321,51 @@ def _event(kind: str, payload: dict[str, Any], delivery: str, bot_login: str) ->
     )
 
 
+@dataclass(frozen=True)
+class _Posted:
+    """What a message was made of: its id's last part, who wrote it, its text, and the object
+    holding its created_at and updated_at (a comment, an issue, a pull request)."""
+
+    ident: str
+    author: Author
+    text: str
+    stamps: dict[str, Any]
+
+
 def _comment(
     payload: dict[str, Any], repository: str, number: int, prefix: str, bot_login: str
 ) -> Message | None:
-    action = payload["action"]
-    if action not in ("created", "edited"):
+    if payload["action"] not in ("created", "edited"):
         return None  # a deleted comment asks nothing of the bot
     comment = _object(payload, "comment")
     ident = _integer(comment, "id", "comment")
-    author = _author(comment, "comment")
-    if author.user_name == bot_login:
-        return None  # the bot's own comment: answering it would loop
-    text = _text(comment, "body", "comment")
+    posted = _Posted(
+        f"{prefix}{ident}",
+        _author(comment, "comment"),
+        _text(comment, "body", "comment"),
+        comment,
+    )
+    return _message(payload, repository, number, posted, bot_login)
+
+
+def _message(
+    payload: dict[str, Any], repository: str, number: int, posted: _Posted, bot_login: str
+) -> Message | None:
+    if posted.author.user_name == bot_login:
+        return None  # the bot's own words: answering them would loop
     message = Message(
-        id=f"{repository}:{prefix}{ident}",
+        id=f"{repository}:{posted.ident}",
         thread_id=f"{GITHUB}:{repository}:{number}",
         channel_id=f"{GITHUB}:{repository}",
         platform=GITHUB,
-        text=text,
-        author=author,
-        date_ms=_millis(comment.get("created_at")),
-        is_mention=_mentions(text, bot_login),
+        text=posted.text,
+        author=posted.author,
+        date_ms=_millis(posted.stamps.get("created_at")),
+        is_mention=_mentions(posted.text, bot_login),
         raw=payload,
     )
-    if action == "edited":
-        stamp = _millis(comment.get("updated_at"))
+    if payload["action"] == "edited":
+        stamp = _millis(posted.stamps.get("updated_at"))
         return replace(message, id=f"{message.id}:edit:{stamp}", is_edit=True)
     return message
 

@@ -91,6 +91,11 @@ class _Batch:
         if (lock_key, token) in self._unverified:
             self._verify(lock_key, token)
 
+    def require_held(self, lock_key: str, token: str) -> None:
+        """The lock must be held with this token now (LockLostError, undoing the batch)."""
+        if (lock_key, token) not in self._held:
+            self._verify(lock_key, token)
+
     def forget_guard(self, lock_key: str, token: str) -> None:
         self._held.discard((lock_key, token))
 
@@ -132,33 +137,42 @@ def _is_subscribed(b: _Batch, thread_id: Any) -> bool:
 # --- locks -----------------------------------------------------------------------------------
 
 
-def _acquire_lock(b: _Batch, thread_id: Any, ttl_ms: Any) -> dict[str, Any] | None:
-    lock_key = _key(thread_id)
+def _take_lock(
+    b: _Batch, lock_key: str, ttl_ms: Any, returning: str = "", *params: SqlValue
+) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """Take the lock if it is free or expired, bumping its fence, in one statement: the lock
+    and the row of `returning`'s further columns; None when it is held."""
     # As the reference, the TTL applies literally: a lock taken with ttl <= 0 is born expired.
     expires_at = b.now + _int(ttl_ms, "ttl_ms")
     token = str(uuid.uuid4())
-    # One statement: take the row if it is free or expired, bumping the fence, else nothing.
     rows = b.rows(
-        """INSERT INTO chat_state_locks (thread_id, token, expires_at, fence) VALUES (?, ?, ?, 1)
-           ON CONFLICT (thread_id) DO UPDATE
-             SET token = excluded.token, expires_at = excluded.expires_at,
-                 fence = chat_state_locks.fence + 1
-             WHERE chat_state_locks.token IS NULL OR chat_state_locks.expires_at <= ?
-           RETURNING fence""",
+        f"""INSERT INTO chat_state_locks (thread_id, token, expires_at, fence) VALUES (?, ?, ?, 1)
+            ON CONFLICT (thread_id) DO UPDATE
+              SET token = excluded.token, expires_at = excluded.expires_at,
+                  fence = chat_state_locks.fence + 1
+              WHERE chat_state_locks.token IS NULL OR chat_state_locks.expires_at <= ?
+            RETURNING fence{returning}""",
         lock_key,
         token,
         expires_at,
         b.now,
+        *params,
     )
     if not rows:
         return None
     b.expires(expires_at)
-    return {
+    lock = {
         "thread_id": lock_key,
         "token": token,
         "expires_at": expires_at,
         "fence": _int(rows[0]["fence"], "fence"),
     }
+    return lock, rows[0]
+
+
+def _acquire_lock(b: _Batch, thread_id: Any, ttl_ms: Any) -> dict[str, Any] | None:
+    taken = _take_lock(b, _key(thread_id), ttl_ms)
+    return None if taken is None else taken[0]
 
 
 def _release_lock(b: _Batch, thread_id: Any, token: Any) -> None:
@@ -196,8 +210,7 @@ def _release_lock_if_idle(b: _Batch, thread_id: Any, token: Any) -> bool:
         b.confirm_guard(lock_key, text)
         b.forget_guard(lock_key, text)
         return True
-    b.check_guard([lock_key, text])
-    b.verify_guard(lock_key, text)
+    b.require_held(lock_key, text)
     return False
 
 
@@ -208,41 +221,27 @@ def _begin_turn(
     queue entries, whether the thread is subscribed, and its state. One statement."""
     lock_key, thread = _key(queue_key), _key(thread_id)
     state = None if state_key is None else _key(state_key)
-    expires_at = b.now + _int(ttl_ms, "ttl_ms")
-    token = str(uuid.uuid4())
-    rows = b.rows(
-        """INSERT INTO chat_state_locks (thread_id, token, expires_at, fence) VALUES (?, ?, ?, 1)
-           ON CONFLICT (thread_id) DO UPDATE
-             SET token = excluded.token, expires_at = excluded.expires_at,
-                 fence = chat_state_locks.fence + 1
-             WHERE chat_state_locks.token IS NULL OR chat_state_locks.expires_at <= ?
-           RETURNING fence,
-             (SELECT json_group_array(json_array(seq, value)) FROM chat_state_queue
-              WHERE thread_id = ? AND expires_at > ?) AS entries,
-             EXISTS (SELECT 1 FROM chat_state_subscriptions WHERE thread_id = ?) AS subscribed,
-             (SELECT value FROM chat_state_cache
-              WHERE key = ? AND (expires_at IS NULL OR expires_at > ?)) AS state""",
+    taken = _take_lock(
+        b,
         lock_key,
-        token,
-        expires_at,
-        b.now,
+        ttl_ms,
+        """,
+          (SELECT json_group_array(json_array(seq, value)) FROM chat_state_queue
+           WHERE thread_id = ? AND expires_at > ?) AS entries,
+          EXISTS (SELECT 1 FROM chat_state_subscriptions WHERE thread_id = ?) AS subscribed,
+          (SELECT value FROM chat_state_cache
+           WHERE key = ? AND (expires_at IS NULL OR expires_at > ?)) AS state""",
         lock_key,
         b.now,
         thread,
         state,
         b.now,
     )
-    if not rows:
+    if taken is None:
         return None
-    b.expires(expires_at)
-    row = rows[0]
+    lock, row = taken
     return {
-        "lock": {
-            "thread_id": lock_key,
-            "token": token,
-            "expires_at": expires_at,
-            "fence": _int(row["fence"], "fence"),
-        },
+        "lock": lock,
         "entries": sorted(json.loads(str(row["entries"]))),
         "subscribed": bool(row["subscribed"]),
         "state": None if row["state"] is None else str(row["state"]),
