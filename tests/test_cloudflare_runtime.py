@@ -184,17 +184,21 @@ async def test_an_uncontended_message_costs_twelve_statements_and_three_invocati
         runtime, telegram_request(telegram_message_update(-100127, "first", bot_username="my_bot"))
     )
     await runtime.settle()
+    # The parent reads once per instance what it then keeps in memory (its alarm's time, its
+    # earliest scheduled post): a second message leaves only what each message costs.
+    await post(runtime, telegram_request(telegram_message_update(-100127, "second")))
+    await runtime.settle()
     shards, parents = runtime.namespaces["STATE_SHARDS"], runtime.namespaces["MESSENGER"]
     before = {
         what: (counted(shards, what), counted(parents, what))
-        for what in ("statements", "run_batch", "accept", "alarm")
+        for what in ("statements", "run_batch", "accept", "alarm", "alarm_writes")
     }
     # The example bot's follow-up reads and writes the thread's state and replies.
     await post(runtime, telegram_request(telegram_message_update(-100127, "more")))
     await runtime.settle()
     after = {
         what: (counted(shards, what), counted(parents, what))
-        for what in ("statements", "run_batch", "accept", "alarm")
+        for what in ("statements", "run_batch", "accept", "alarm", "alarm_writes")
     }
     shard_statements = grown(after["statements"][0], before["statements"][0])
     parent_statements = grown(after["statements"][1], before["statements"][1])
@@ -205,10 +209,12 @@ async def test_an_uncontended_message_costs_twelve_statements_and_three_invocati
     assert sum(grown(after["accept"][1], before["accept"][1]).values()) == 1
     assert grown(after["alarm"][0], before["alarm"][0]) == {}
     assert grown(after["alarm"][1], before["alarm"][1]) == {}
-    # Its work done, the parent drops the re-check alarm that would have woken it for nothing.
+    # Its work done, the parent drops the re-check alarm that would have woken it for nothing:
+    # a setAlarm and a deleteAlarm a message, and no getAlarm besides.
     [parent] = {name for name, _ in parents.calls}
+    assert grown(after["alarm_writes"][1], before["alarm_writes"][1]) == {parent: 2}
     assert await parents.storage(parent).getAlarm() is None
-    assert "2 in this thread" in telegram.sent[-1]["text"]
+    assert "3 in this thread" in telegram.sent[-1]["text"]
 
 
 async def test_a_wrong_secret_is_refused_before_any_object_is_reached(

@@ -108,10 +108,14 @@ def test_an_uncontended_message_costs_two_shard_calls_one_parent_call_and_12_sta
     server: WranglerServer, apis: FakeApis
 ) -> None:
     chat = -400_001
-    update = telegram_message_update(chat, "hello", bot_username=BOT_USERNAME)
-    assert post_telegram(server, update).status_code == 200
-    wait_for_replies(apis, len(apis.sent("sendMessage")) + 1)
-    time.sleep(2.2)  # the first message's finishing call comes after its reply is sent
+    # Two first messages: the parent reads once per instance what it then keeps in memory
+    # (its alarm's time, its earliest scheduled post).
+    for text in ("hello", "again"):
+        expected = len(apis.sent("sendMessage")) + 1
+        update = telegram_message_update(chat, text, bot_username=BOT_USERNAME)
+        assert post_telegram(server, update).status_code == 200
+        wait_for_replies(apis, expected)
+        time.sleep(2.2)  # a message's finishing call comes after its reply is sent
     before_shards = counts(server, "ChatSdkStateAgent")
     before_parents = counts(server, "ChatMessenger")
     follow_ups = 5
@@ -147,6 +151,11 @@ def test_an_uncontended_message_costs_two_shard_calls_one_parent_call_and_12_sta
     # (The other test's 200 chats clean up meanwhile: their shards' alarms are not ours.)
     assert own_shard not in grown(after_shards, before_shards, "alarm")
     assert not set(parent_calls) & set(grown(after_parents, before_parents, "alarm"))
+    # The chat goes idle after each message: its parent sets its re-check alarm and deletes it
+    # again, and reads it no more.
+    assert grown(after_parents, before_parents, "alarm_writes") == {
+        name: 2 * follow_ups for name in parent_calls
+    }
     statements = grown(after_shards, before_shards, "statements")
     own = statements.pop(own_shard)
     own += sum(grown(after_parents, before_parents, "statements").values())

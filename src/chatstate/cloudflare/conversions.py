@@ -81,6 +81,7 @@ class CountingSql:
     def __init__(self, sql: DurableObjectSql) -> None:
         self._sql = sql
         self.statements = 0
+        self._alarm_writes = 0
         sql.exec(
             "CREATE TABLE IF NOT EXISTS chatstate_counts "
             "(what TEXT PRIMARY KEY, n INTEGER NOT NULL) WITHOUT ROWID"
@@ -94,10 +95,19 @@ class CountingSql:
     def transaction(self, fn: Callable[[], T]) -> T:
         return self._sql.transaction(fn)
 
+    def count_alarm_write(self) -> None:
+        self._alarm_writes += 1
+
     def record(self, what: str) -> None:
-        """One more call of `what`, and the statements and rows written since the last record."""
+        """One more call of `what`, and the statements, rows written and alarm writes
+        (setAlarm, deleteAlarm) since the last record."""
         written = self._sql.rows_written
-        for name, n in ((what, 1), ("statements", self.statements), ("rows_written", written)):
+        for name, n in (
+            (what, 1),
+            ("statements", self.statements),
+            ("rows_written", written),
+            ("alarm_writes", self._alarm_writes),
+        ):
             self._sql.exec(
                 "INSERT INTO chatstate_counts (what, n) VALUES (?, ?) "
                 "ON CONFLICT (what) DO UPDATE SET n = n + excluded.n",
@@ -105,6 +115,7 @@ class CountingSql:
                 n,
             )
         self.statements = 0
+        self._alarm_writes = 0
         self._sql.rows_written = 0  # the counts' own rows are not the object's work
 
 

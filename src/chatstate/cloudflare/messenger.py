@@ -31,6 +31,7 @@ from chatstate.cloudflare.conversions import (
     response_to_wire,
     wall_clock_ms,
 )
+from chatstate.cloudflare.parent_alarm import ParentAlarm
 from chatstate.cloudflare.signing import WebCryptoRsaSigner
 from chatstate.cloudflare.wakeups import ParentWakeups
 from chatstate.cloudflare.workers_ai import AI_BINDING, workers_ai_model
@@ -64,7 +65,10 @@ class BotMessenger(DurableObject):  # type: ignore[misc]
         sql = DurableObjectSql(ctx.storage)
         self._counts = CountingSql(sql) if config.count_calls else None
         self._work_index = ParentWorkIndex(self._counts or sql, on_idle=self._disarm)
-        self._wakeups = ParentWakeups(DurableObjectSql(ctx.storage), ctx.storage)
+        self._alarm = ParentAlarm(
+            ctx.storage, on_write=self._counts.count_alarm_write if self._counts else None
+        )
+        self._wakeups = ParentWakeups(self._counts or sql, self._alarm)
         model = self._workers_ai(config)
         bot = build_bot(
             config,
@@ -96,8 +100,6 @@ class BotMessenger(DurableObject):  # type: ignore[misc]
                 submit=self._chat.submit,
             )
         self._recovered = False
-        # Whether this instance armed its alarm: asking storage on every message costs a call.
-        self._alarm_armed = False
 
     def _workers_ai(self, config: BotConfig) -> Responder | None:
         if config.ai_model is None:
@@ -149,21 +151,15 @@ class BotMessenger(DurableObject):  # type: ignore[misc]
     async def _accept(self, platform: str, inbound: Inbound) -> None:
         await self._ready()
         await self._chat.accept(platform, inbound)
-        if not self._alarm_armed and not self._work_index.idle:
-            recheck = wall_clock_ms() + RECHECK_DELAY_MS
-            alarm = await self.ctx.storage.getAlarm()
-            # A later alarm (a post scheduled for tomorrow) must not delay the re-check.
-            if alarm is None or int(alarm) > recheck:
-                await self.ctx.storage.setAlarm(recheck)
-            self._alarm_armed = True
+        if not self._work_index.idle:
+            await self._alarm.no_later_than(wall_clock_ms() + RECHECK_DELAY_MS)
 
     async def _disarm(self) -> None:
         """Every accepted message is handled: the re-check alarm would find nothing, so it
         goes, unless a scheduled post needs it. A chat that writes once a minute thus costs no
         alarm invocation per message."""
-        if self._alarm_armed and self._wakeups.earliest() is None:
-            await self.ctx.storage.deleteAlarm()
-            self._alarm_armed = False
+        if self._wakeups.earliest() is None:
+            await self._alarm.delete()
 
     async def submit(self, platform: str, inbound: dict[str, Any]) -> dict[str, Any]:
         """RPC from the ingress: a modal's submission, answered by its handlers at once."""
@@ -187,7 +183,7 @@ class BotMessenger(DurableObject):  # type: ignore[misc]
         return response_to_wire(await self._console.handle(request_from_wire(request)))
 
     async def alarm(self, alarm_info: Any = None) -> None:
-        self._alarm_armed = False
+        self._alarm.fired()
         if self._counts is not None:
             self._counts.record("alarm")
         await self._state.connect()
@@ -197,6 +193,5 @@ class BotMessenger(DurableObject):  # type: ignore[misc]
         wakes = [at for at in (self._wakeups.earliest(),) if at is not None]
         if self._work_index.pending_now():
             wakes.append(wall_clock_ms() + RECHECK_DELAY_MS)
-            self._alarm_armed = True
         if wakes:
-            await self.ctx.storage.setAlarm(max(min(wakes), wall_clock_ms() + 1000))
+            await self._alarm.set(max(min(wakes), wall_clock_ms() + 1000))
