@@ -1,6 +1,7 @@
 """What a bot can say, end to end over real HTTP, on the local runtime and on the Worker under
 workerd: signed webhooks in, the replies reaching fake Bot API and Web API servers on loopback
-in the documented shapes (the fakes refuse what the platforms refuse)."""
+in the documented shapes (the fakes refuse what the platforms refuse). And what its handlers'
+state writes leave behind when they read them back, raise, flush or lose their lock."""
 
 from __future__ import annotations
 
@@ -173,6 +174,39 @@ def test_a_card_and_a_select_choice(server: LocalServer, apis: FakeApis) -> None
     assert post_telegram(server, telegram_callback_update(2003, "rating:good")).status_code == 200
     [rated] = new_calls(apis, before, "sendMessage", 1, 2003)
     assert rated["text"] == "rated good"
+
+
+def said(server: LocalServer, apis: FakeApis, chat_id: int, text: str) -> str:
+    before = mark(apis)
+    say(server, chat_id, text)
+    [reply] = new_calls(apis, before, "sendMessage", 1, chat_id)
+    return str(reply["text"])
+
+
+def test_a_handler_reads_back_its_own_state_write(server: LocalServer, apis: FakeApis) -> None:
+    assert said(server, apis, 2090, "/count") == "count 1"
+    assert said(server, apis, 2090, "/count") == "count 2"
+
+
+def test_a_handler_that_raises_after_set_state_writes_none_of_it(
+    server: LocalServer, apis: FakeApis
+) -> None:
+    assert said(server, apis, 2091, "/count") == "count 1"
+    say(server, 2091, "/fail")
+    # The queue runs the chat's messages in order: this one follows the failed handler.
+    assert said(server, apis, 2091, "/show") == "count=1"
+
+
+def test_a_flush_is_written_at_once_and_kept_when_the_handler_raises_later(
+    server: LocalServer, apis: FakeApis
+) -> None:
+    say(server, 2092, "/flushfail")
+    assert said(server, apis, 2092, "/show") == "flushed=True"
+
+
+def test_a_handler_that_lost_its_lock_writes_no_state(server: LocalServer, apis: FakeApis) -> None:
+    assert said(server, apis, 2093, "/takeover") == "taken over"
+    assert said(server, apis, 2093, "/show") == "empty"
 
 
 def test_a_card_on_slack_is_block_kit(server: LocalServer, apis: FakeApis) -> None:

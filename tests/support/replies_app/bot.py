@@ -69,6 +69,29 @@ def setup(chat: Chat) -> None:
         elif name == "/burst":
             for n in range(3):
                 await thread.post(f"burst {n}")
+        elif name == "/count":
+            count = int((await thread.state() or {}).get("count", 0)) + 1
+            await thread.set_state({"count": count})
+            await thread.post(f"count {(await thread.state())['count']}")
+        elif name == "/fail":
+            await thread.set_state({"failed": True})
+            raise RuntimeError("raised after set_state")
+        elif name == "/flushfail":
+            await thread.set_state({"flushed": True})
+            await thread.flush()
+            await thread.set_state({"dropped": True})
+            raise RuntimeError("raised after a flush")
+        elif name == "/takeover":
+            await thread.set_state({"stale": True})
+            # Another holder takes the conversation (a Telegram chat) over meanwhile.
+            await chat.state.force_release_lock(thread.channel.id)
+            successor = await chat.state.acquire_lock(thread.channel.id, 30_000)
+            assert successor is not None
+            await chat.state.release_lock(successor)
+            await thread.post("taken over")
+        elif name == "/show":
+            state = await thread.state() or {}
+            await thread.post(" ".join(f"{k}={state[k]}" for k in sorted(state)) or "empty")
 
     @chat.on_action("rating")
     async def rated(thread: Thread, action: Action) -> None:
