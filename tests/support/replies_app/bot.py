@@ -72,7 +72,7 @@ def setup(chat: Chat) -> None:
         elif name == "/count":
             count = int((await thread.state() or {}).get("count", 0)) + 1
             await thread.set_state({"count": count})
-            await thread.post(f"count {(await thread.state())['count']}")
+            await thread.post(f"count {(await thread.state() or {}).get('count')}")
         elif name == "/fail":
             await thread.set_state({"failed": True})
             raise RuntimeError("raised after set_state")
