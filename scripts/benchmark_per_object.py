@@ -20,7 +20,6 @@ Run: .venv/bin/python scripts/benchmark_per_object.py [--wrangler 4.86.0] [--mes
 
 from __future__ import annotations
 
-import argparse
 import functools
 import json
 import os
@@ -31,7 +30,14 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from benchmark_side_by_side import CHATS, Ours, object_counts, worker_cpu_ms, workerd_pids
+from benchmark_side_by_side import (
+    CHATS,
+    Ours,
+    object_counts,
+    worker_cpu_ms,
+    workerd_pids,
+    workerd_run,
+)
 from measurements import process_cpu_s
 
 from support.fake_apis import FakeApis
@@ -40,7 +46,6 @@ from support.local_server import (
     SLACK_TOKEN,
     TELEGRAM_TOKEN,
     WranglerServer,
-    prepare_workerd,
 )
 
 INGRESS, PARENT, STATE = "chatstate-bot", "chatstate-parent", "chatstate-state"
@@ -121,13 +126,7 @@ def cpu_ms_by_worker(groups: dict[str, int], window: Callable[[], None]) -> dict
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--wrangler", default="4.164.0")
-    parser.add_argument("--messages", type=int, default=50)
-    parser.add_argument("--rounds", type=int, default=3)
-    args = parser.parse_args()
-    os.environ["WRANGLER_VERSION"] = args.wrangler
-    prepare_workerd()
+    args = workerd_run(__doc__, messages=50)
     directory = Path(tempfile.mkdtemp(prefix="per-object-"))
     apis = FakeApis(TELEGRAM_TOKEN, SLACK_TOKEN, BOT_USERNAME).start()
     bot, whole = SplitBot(directory / "split", apis), Ours(directory / "whole", apis)

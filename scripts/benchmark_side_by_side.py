@@ -260,14 +260,21 @@ def per_message(after: dict[str, int], before: dict[str, int], what: str, count:
     return (after.get(what, 0) - before.get(what, 0)) / count
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def workerd_run(description: str, messages: int) -> argparse.Namespace:
+    """The command line of a run on workerd (--wrangler, --messages, --rounds), and the
+    tooling ready for the wrangler version it names."""
+    parser = argparse.ArgumentParser(description=description.split("\n\n")[0])
     parser.add_argument("--wrangler", default="4.164.0")
-    parser.add_argument("--messages", type=int, default=100)
+    parser.add_argument("--messages", type=int, default=messages)
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     os.environ["WRANGLER_VERSION"] = args.wrangler
     prepare_workerd()
+    return args
+
+
+def main() -> None:
+    args = workerd_run(__doc__, messages=100)
     directory = Path(tempfile.mkdtemp(prefix="side-by-side-"))
     apis = FakeApis(TELEGRAM_TOKEN, SLACK_TOKEN, BOT_USERNAME).start()
     ours, reference = Ours(directory / "ours", apis), Reference(directory, args.wrangler)
