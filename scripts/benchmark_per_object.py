@@ -30,6 +30,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import httpx
 from benchmark_side_by_side import (
     CHATS,
     Ours,
@@ -49,6 +50,8 @@ from support.local_server import (
 )
 
 INGRESS, PARENT, STATE = "chatstate-bot", "chatstate-parent", "chatstate-state"
+ADMIN = "per-object-admin-token-0123456789"
+CONSOLE_LISTS = 20
 
 
 def split_configs(project: Path) -> dict[str, Path]:
@@ -84,7 +87,11 @@ class SplitBot(Ours):
         self.servers: dict[str, WranglerServer] = {}
         for name, config in configs.items():
             server = WranglerServer(
-                directory / name, apis.base, directory / f"{name}.log", CHAT_COUNT_CALLS="1"
+                directory / name,
+                apis.base,
+                directory / f"{name}.log",
+                CHAT_COUNT_CALLS="1",
+                CHAT_ADMIN_TOKEN=ADMIN,
             )
             server.project, server.config = self.server.project, config
             # The three find one another here, and nothing else running does.
@@ -95,6 +102,15 @@ class SplitBot(Ours):
     def start(self) -> None:
         for name in (STATE, PARENT, INGRESS):
             self.servers[name].start()
+        self.console = httpx.Client(base_url=self.server.url, timeout=60)
+        self.console.post("/console/sign-in", data={"token": ADMIN})
+        assert "chat_console" in self.console.cookies, "the console did not sign in"
+
+    def console_lists(self, count: int) -> None:
+        """What the console's Conversations tab asks while it is open: the first page."""
+        for _ in range(count):
+            page = self.console.get("/console/api/conversations", params={"limit": 50})
+            assert page.status_code == 200, page.text
 
     def groups(self) -> dict[str, int]:
         return {
@@ -175,6 +191,19 @@ def main() -> None:
                 f"| {median[STATE]:.1f} ms | {total:.1f} ms | {median['whole']:.1f} ms "
                 f"| {median['health']:.1f} ms |"
             )
+        lists: dict[str, list[float]] = {INGRESS: [], PARENT: [], STATE: []}
+        for _ in range(args.rounds):
+            before = bot.counts()
+            spent = cpu_ms_by_worker(groups, functools.partial(bot.console_lists, CONSOLE_LISTS))
+            shard_calls = (bot.counts()["run_batch"] - before["run_batch"]) / CONSOLE_LISTS
+            for name, ms in spent.items():
+                lists[name].append(ms / CONSOLE_LISTS)
+        median = {name: statistics.median(values) for name, values in lists.items()}
+        print(
+            f"\nA console list request (first page of 50, one at a time): ingress "
+            f"{median[INGRESS]:.1f} ms, parent {median[PARENT]:.1f} ms, shards "
+            f"{median[STATE]:.1f} ms; {shard_calls:.0f} shard calls a request."
+        )
         print("\nPer message, one at a time (CHAT_COUNT_CALLS=1):\n")
         for what in ("accept", "run_batch", "alarm", "statements", "rows_written", "alarm_writes"):
             print(f"- {what}: {counted.get(what, 0):.2f}")

@@ -483,7 +483,9 @@ function every(ms, work, when) {
 onShow["tab-setup"] = refreshSetup;
 onShow["tab-conversations"] = () => { refreshConversations(); refreshDetail(); };
 every(1000, refreshTalk, () => visible("panel-talk"));
-every(1000, refreshConversations, () => visible("panel-conversations"));
+// A page of the list is a call to each of the index's 65 shards: every 2 s, the index's own
+// freshness, not every second.
+every(2000, refreshConversations, () => visible("panel-conversations"));
 every(1000, refreshDetail, () => visible("panel-conversations") && selected);
 """
 
