@@ -9,7 +9,9 @@ workerd process that runs the Worker (wrangler starts two; the other, its proxy,
 Ours is measured end to end (a signed Telegram webhook, verified by the ingress, handled, the
 reply sent to a fake Bot API on loopback) and also without its ingress request: the CPU of a
 `GET /health` window, one Python request each, is subtracted. The reference gets no webhook and
-sends no reply. Beside CPU, ours prints what CHAT_COUNT_CALLS=1 counted per message: Durable
+sends no reply. Ours runs twice: with the console on (CHAT_ADMIN_TOKEN set, as docs/deploy.md
+does: a quiet chat's message also notes the console's index) and with it off. Beside CPU, ours
+prints what CHAT_COUNT_CALLS=1 counted per message: Durable
 Object invocations, SQL statements and rows written; the reference prints its own counters.
 
 Run: .venv/bin/python scripts/benchmark_side_by_side.py [--wrangler 4.86.0] [--messages 100]
@@ -54,6 +56,7 @@ REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "tools" / "referenc
 HEADERS = {"content-type": "application/json", "x-telegram-bot-api-secret-token": TELEGRAM_SECRET}
 CHATS = 50
 REFERENCE_PORT = 8794
+ADMIN = "side-by-side-admin-token-0123456789"
 
 
 def workerd_pids(group: int) -> list[int]:
@@ -97,7 +100,10 @@ def in_parallel(count: int, in_flight: int, send: Callable[[int], None]) -> None
 
 
 class Ours:
-    def __init__(self, directory: Path, apis: FakeApis) -> None:
+    """The example bot under `wrangler dev`; with `console`, CHAT_ADMIN_TOKEN is set, as
+    docs/deploy.md does, so the console's index is kept (a note per quiet chat's message)."""
+
+    def __init__(self, directory: Path, apis: FakeApis, console: bool = True) -> None:
         self.apis = apis
         # A copy of the project, so the wrangler version this run installs into its
         # node_modules leaves the working tree's alone.
@@ -109,8 +115,13 @@ class Ours:
                 ".git", ".venv", "node_modules", ".wrangler", "tests", "docs", "dist", "*.egg-info"
             ),
         )
+        console_on = {"CHAT_ADMIN_TOKEN": ADMIN} if console else {}
         self.server = WranglerServer(
-            directory / "state", apis.base, directory / "server.log", CHAT_COUNT_CALLS="1"
+            directory / "state",
+            apis.base,
+            directory / "server.log",
+            CHAT_COUNT_CALLS="1",
+            **console_on,
         )
         self.server.project = project
         self.client = httpx.Client(timeout=60)
@@ -278,24 +289,36 @@ def main() -> None:
     directory = Path(tempfile.mkdtemp(prefix="side-by-side-"))
     apis = FakeApis(TELEGRAM_TOKEN, SLACK_TOKEN, BOT_USERNAME).start()
     ours, reference = Ours(directory / "ours", apis), Reference(directory, args.wrangler)
+    quiet = Ours(directory / "quiet", apis, console=False)
     try:
         ours.start()
+        quiet.start()
         reference.start()
-        # Warm both: every chat's parent and shard exist, and each of our parents has read
+        # Warm all: every chat's parent and shard exist, and each of our parents has read
         # once what it then keeps in memory, before anything is measured.
         for _ in range(2):
             ours.messages(CHATS, 10)
+            quiet.messages(CHATS, 10)
             reference.messages(CHATS, 10)
         reference.counts()
         n = args.messages
         print(f"## Side by side, wrangler {args.wrangler}, {n} messages a window, {CHATS} chats\n")
-        print("| in flight | ours end to end | ours without ingress | reference | like for like |")
-        print("|---:|---:|---:|---:|---:|")
+        print(
+            "| in flight | ours end to end | ours without ingress | ours, console off "
+            "| reference | like for like |"
+        )
+        print("|---:|---:|---:|---:|---:|---:|")
         ours_counted: dict[str, float] = {}
+        quiet_counted: dict[str, float] = {}
         reference_counted: dict[str, float] = {}
         health: list[float] = []
         for in_flight in (1, 20):
-            windows: dict[str, list[float]] = {"ours": [], "health": [], "reference": []}
+            windows: dict[str, list[float]] = {
+                "ours": [],
+                "health": [],
+                "quiet": [],
+                "reference": [],
+            }
             for _ in range(args.rounds):
                 before = ours.counts()
                 windows["ours"].append(
@@ -305,6 +328,11 @@ def main() -> None:
                 windows["health"].append(
                     worker_cpu_ms(ours.group, functools.partial(ours.health, n, in_flight)) / n
                 )
+                quiet_before = quiet.counts()
+                windows["quiet"].append(
+                    worker_cpu_ms(quiet.group, functools.partial(quiet.messages, n, in_flight)) / n
+                )
+                quiet_after = quiet.counts()
                 reference.counts()
                 windows["reference"].append(
                     worker_cpu_ms(
@@ -316,14 +344,16 @@ def main() -> None:
                 if in_flight == 1:
                     for what in ("accept", "run_batch", "alarm", "statements", "rows_written"):
                         ours_counted[what] = per_message(after, before, what, n)
+                        quiet_counted[what] = per_message(quiet_after, quiet_before, what, n)
                     reference_counted = {what: c / n for what, c in taken.items()}
             ours_ms = statistics.median(windows["ours"])
             like_ms = ours_ms - statistics.median(windows["health"])
+            quiet_ms = statistics.median(windows["quiet"])
             reference_ms = statistics.median(windows["reference"])
             health += windows["health"]
             print(
-                f"| {in_flight} | {ours_ms:.1f} ms | {like_ms:.1f} ms | {reference_ms:.1f} ms "
-                f"| {like_ms / reference_ms:.2f}x |"
+                f"| {in_flight} | {ours_ms:.1f} ms | {like_ms:.1f} ms | {quiet_ms:.1f} ms "
+                f"| {reference_ms:.1f} ms | {like_ms / reference_ms:.2f}x |"
             )
         print(f"\n`GET /health` (the ingress alone): {statistics.median(health):.2f} ms a request.")
         for name, window in (
@@ -334,21 +364,23 @@ def main() -> None:
                 worker_cpu_ms(ours.group, functools.partial(window, n, 1)) / n for _ in range(3)
             ]
             print(f"{name}, answered by the ingress alone: {statistics.median(alone):.2f} ms.")
-        calls = ours_counted["accept"] + ours_counted["run_batch"] + ours_counted["alarm"]
         print("\nPer message, one at a time:\n")
         print("| | invocations | SQL statements | rows written |")
         print("|---|---:|---:|---:|")
-        print(
-            f"| ours | 1 ingress + {calls:.2f} Durable Object ({ours_counted['accept']:.2f} "
-            f"parent, {ours_counted['run_batch']:.2f} shard, {ours_counted['alarm']:.2f} alarm) "
-            f"| {ours_counted['statements']:.1f} | {ours_counted['rows_written']:.1f} |"
-        )
+        for name, counted in (("ours", ours_counted), ("ours, console off", quiet_counted)):
+            calls = counted["accept"] + counted["run_batch"] + counted["alarm"]
+            print(
+                f"| {name} | 1 ingress + {calls:.2f} Durable Object ({counted['accept']:.2f} "
+                f"parent, {counted['run_batch']:.2f} shard, {counted['alarm']:.2f} alarm) "
+                f"| {counted['statements']:.1f} | {counted['rows_written']:.1f} |"
+            )
         print(
             f"| reference | 1 request + 1 parent + {reference_counted['calls']:.2f} shard calls "
             f"| {reference_counted['statements']:.1f} | {reference_counted['rows_written']:.1f} |"
         )
     finally:
         reference.stop()
+        quiet.stop()
         ours.stop()
         apis.stop()
 

@@ -121,11 +121,8 @@ async def test_a_signed_telegram_update_is_answered_through_the_shards(
     assert [m["chat_id"] for m in telegram.sent] == [-100123]
     assert "hello" in telegram.sent[0]["text"]
     shards = runtime.namespaces["STATE_SHARDS"]
-    # The chat's own shard, and one of the console's index shards told of the new conversation.
-    assert {name for name, _ in shards.calls} == {
-        "telegram:-100123",
-        index_shard("telegram:-100123"),
-    }
+    # The chat's own shard alone: the console is off, so no index is kept.
+    assert {name for name, _ in shards.calls} == {"telegram:-100123"}
     rows = (
         shards.storage("telegram:-100123")
         .sql.exec("SELECT COUNT(*) AS n FROM chat_state_list_items")
@@ -134,9 +131,24 @@ async def test_a_signed_telegram_update_is_answered_through_the_shards(
     assert rows["n"] >= 2  # the inbound message and the reply, in the chat's history
 
 
-async def test_a_follow_up_with_state_makes_two_calls_to_its_shard_and_at_most_one_note(
-    runtime: workers.Runtime, telegram: FakeTelegramApi
+async def test_with_the_console_on_a_new_conversation_is_noted_in_one_index_shard(
+    tmp_path: Path, telegram: FakeTelegramApi
 ) -> None:
+    runtime = worker_runtime(tmp_path, CHAT_ADMIN_TOKEN="console-admin-token-0123")
+    update = telegram_message_update(-100125, "hello", bot_username="my_bot")
+    await post(runtime, telegram_request(update))
+    await runtime.settle()
+    shards = runtime.namespaces["STATE_SHARDS"]
+    assert {name for name, _ in shards.calls} == {
+        "telegram:-100125",
+        index_shard("telegram:-100125"),
+    }
+
+
+async def test_a_follow_up_with_state_makes_two_calls_to_its_shard_and_at_most_one_note(
+    tmp_path: Path, telegram: FakeTelegramApi
+) -> None:
+    runtime = worker_runtime(tmp_path, CHAT_ADMIN_TOKEN="console-admin-token-0123")
     await post(
         runtime, telegram_request(telegram_message_update(-100124, "first", bot_username="my_bot"))
     )

@@ -105,7 +105,8 @@ BotSetup = Callable[[Chat], None]
 
 @dataclass(frozen=True)
 class Bot:
-    """A bot's chat runtime and the console's index that observes it (None on Workers KV)."""
+    """A bot's chat runtime and the console's index that observes it (None on Workers KV, and
+    while the console is off)."""
 
     chat: Chat
     console: ConsoleIndex | None
@@ -127,8 +128,14 @@ def build_bot(
     """The bot's Chat with `setup`'s handlers registered, on the configured platforms and the
     console's `web` chat box. `chat.respond` answers with `model` (Workers AI on Cloudflare)
     when given, else with the configured chat-completions server, else with an echo."""
-    # Workers KV has no transactions for the console's index (CHAT_STATE=sqlite has).
-    console = ConsoleIndex(state) if config.state_backend == "sqlite" else None
+    # Workers KV has no transactions for the console's index (CHAT_STATE=sqlite has). Without
+    # an admin token (on Cloudflare until the secret exists) nobody can look, and a quiet
+    # chat's note would be a shard call per message for nothing.
+    console = (
+        ConsoleIndex(state)
+        if config.state_backend == "sqlite" and config.admin_token is not None
+        else None
+    )
     chat = Chat(
         platforms=[*build_platforms(config, http, ed25519, rsa), WebPlatform(state)],
         state=state,
