@@ -7,7 +7,6 @@ from collections.abc import Callable
 
 import pytest
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 
 from chatstate.chat.content import Reply
 from chatstate.config import BotConfig, ConfigError
@@ -31,12 +30,8 @@ BASE = "http://fake"
 
 
 def test_a_pkcs1_key_becomes_the_same_pkcs8_key_cryptography_writes() -> None:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pkcs1 = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.TraditionalOpenSSL,
-        serialization.NoEncryption(),
-    ).decode()
+    pkcs1 = GITHUB_APP_PRIVATE_KEY  # as GitHub hands it out
+    key = serialization.load_pem_private_key(pkcs1.encode(), password=None)
     pkcs8 = key.private_bytes(
         serialization.Encoding.DER,
         serialization.PrivateFormat.PKCS8,
@@ -54,30 +49,6 @@ def test_a_key_that_is_not_a_pem_private_key_is_refused_at_start() -> None:
         "GITHUB_APP_PRIVATE_KEY": "ghp_not-a-key",
     }
     with pytest.raises(ConfigError, match="GITHUB_APP_PRIVATE_KEY must be the App's PEM"):
-        BotConfig.from_env(env)
-
-
-@pytest.mark.parametrize(
-    ("env", "message"),
-    [
-        (
-            {"GITHUB_WEBHOOK_SECRET": "s", "GITHUB_BOT_LOGIN": "b"},
-            "needs GITHUB_TOKEN, or GITHUB_APP_ID",
-        ),
-        (
-            {
-                "GITHUB_WEBHOOK_SECRET": "s",
-                "GITHUB_BOT_LOGIN": "b",
-                "GITHUB_TOKEN": "t",
-                "GITHUB_APP_ID": "1",
-                "GITHUB_APP_PRIVATE_KEY": "k",
-            },
-            "not both",
-        ),
-    ],
-)
-def test_github_auth_settings_say_what_is_wrong(env: dict[str, str], message: str) -> None:
-    with pytest.raises(ConfigError, match=message):
         BotConfig.from_env(env)
 
 

@@ -135,6 +135,20 @@ async def test_deleting_a_transcript_leaves_it_empty(state: LocalStateAdapter) -
         ({"CHAT_KV_TTL_MINUTES": "-1"}, "CHAT_KV_TTL_MINUTES must be 0 .no default TTL. or more"),
         ({"GITHUB_TOKEN": "g"}, "GITHUB_WEBHOOK_SECRET is required when GITHUB_TOKEN is set"),
         (
+            {"GITHUB_WEBHOOK_SECRET": "s", "GITHUB_BOT_LOGIN": "b"},
+            "needs GITHUB_TOKEN, or GITHUB_APP_ID",
+        ),
+        (
+            {
+                "GITHUB_WEBHOOK_SECRET": "s",
+                "GITHUB_BOT_LOGIN": "b",
+                "GITHUB_TOKEN": "t",
+                "GITHUB_APP_ID": "1",
+                "GITHUB_APP_PRIVATE_KEY": "k",
+            },
+            "not both",
+        ),
+        (
             {"GITHUB_TOKEN": "g", "GITHUB_WEBHOOK_SECRET": "s"},
             "GITHUB_BOT_LOGIN is required when GITHUB_WEBHOOK_SECRET is set",
         ),

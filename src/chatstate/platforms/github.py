@@ -98,11 +98,7 @@ class GitHubPlatform:
         self._api_base = api_base.rstrip("/")
         self._retry = retry
         self._sleep = sleep
-        self._app = (
-            None
-            if app is None
-            else GitHubAppTokens(app.app_id, app.private_key, app.signer, self._app_call, clock)
-        )
+        self._app = None if app is None else GitHubAppTokens(app, self._call_with, clock)
 
     # --- what reaches the bot -----------------------------------------------------------------
 
@@ -212,9 +208,9 @@ class GitHubPlatform:
                 raise NotSupported("github: set GITHUB_TOKEN, or a GitHub App, to reply")
             repository = "/".join(path.split("/")[2:4])  # /repos/{owner}/{repo}/...
             token = await self._app.token_for(repository)
-        return await self._app_call(verb, path, payload, token, what)
+        return await self._call_with(verb, path, payload, token, what)
 
-    async def _app_call(
+    async def _call_with(
         self, verb: str, path: str, payload: dict[str, Any] | None, token: str, what: str
     ) -> Any:
         return await call_rest_api(

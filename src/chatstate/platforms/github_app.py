@@ -13,8 +13,9 @@ from __future__ import annotations
 import base64
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Protocol
 
 JWT_LIFETIME_S = 9 * 60  # GitHub takes at most 10 minutes
@@ -22,7 +23,8 @@ CLOCK_DRIFT_S = 60
 TOKEN_MARGIN_MS = 5 * 60 * 1000
 RSA_ENCRYPTION = bytes.fromhex("300d06092a864886f70d0101010500")  # AlgorithmIdentifier
 
-RestCall = Callable[[str, str, Any, dict[str, str], str], Any]
+# A REST call made with a given bearer token: (verb, path, payload, token, what) -> answer.
+RestCall = Callable[[str, str, Any, str, str], Awaitable[Any]]
 
 
 class RsaSigner(Protocol):
@@ -92,17 +94,10 @@ class _Token:
 class GitHubAppTokens:
     """Installation tokens of one GitHub App, minted as needed and kept until near expiry."""
 
-    def __init__(
-        self,
-        app_id: str,
-        private_key_pem: str,
-        signer: RsaSigner,
-        call: Callable[..., Any],
-        clock: Callable[[], int],
-    ) -> None:
-        self.app_id = app_id
-        self._key = pkcs8_der(private_key_pem)
-        self._signer = signer
+    def __init__(self, auth: GitHubAppAuth, call: RestCall, clock: Callable[[], int]) -> None:
+        self.app_id = auth.app_id
+        self._key = pkcs8_der(auth.private_key)
+        self._signer = auth.signer
         self._call = call
         self._clock = clock
         self._installations: dict[str, int] = {}
@@ -139,8 +134,6 @@ class GitHubAppTokens:
 
 
 def _expiry_ms(stamp: Any, now: int) -> int:
-    from datetime import datetime
-
     try:
         return int(datetime.fromisoformat(str(stamp)).timestamp() * 1000)
     except ValueError:
